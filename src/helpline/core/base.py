@@ -1,0 +1,257 @@
+"""The engine's state and the bookkeeping every layer shares.
+
+The engine is built as a short chain of layers, each one module (ARCHITECTURE.md: modules of
+150-400 lines): `EngineBase` (state, timers, transitions, pools) -> `IvrLayer` -> `QueueLayer`
+-> `OfferLayer` -> `CallFlowLayer` -> `Engine`. A layer calls the ones below it directly, and
+the ones above through the abstract hooks declared here.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import abstractmethod
+from dataclasses import dataclass
+
+from helpline.core import commands as cmd
+from helpline.core.agents import AgentState
+from helpline.core.calls import Call, QueueState
+from helpline.core.model import Action, Center, Prompt, Queue
+from helpline.core.pools import Pool
+from helpline.core.records import Result
+from helpline.core.states import (
+    AGENT_TRANSITIONS,
+    CALL_TRANSITIONS,
+    AgentActivity,
+    CallState,
+    advance,
+    system_status,
+)
+from helpline.core.timers import Timer, TimerKind
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineOptions:
+    """What the engine reports beyond what must be done.
+
+    The server wants everything; the simulator turns the extras off for speed.
+    """
+
+    publish_states: bool = True  # CallStateChanged / AgentStateChanged for live views
+    trace: bool = True  # keep a decision trace on every assignment (issue 2, point 12)
+
+
+class EngineBase:
+    """State and shared bookkeeping. Not used on its own: see `helpline.core.engine.Engine`."""
+
+    def __init__(
+        self,
+        center: Center,
+        *,
+        rng: random.Random,
+        now: float = 0.0,
+        options: EngineOptions | None = None,
+    ) -> None:
+        self.center = center.validate()
+        self.rng = rng
+        self.options = options or EngineOptions()
+        self.now = now
+        self.out: list[cmd.Command] = []
+        self.calls: dict[str, Call] = {}
+        self.agents: dict[str, AgentState] = {}
+        self.queues: dict[str, QueueState] = {}
+        self.timers: set[Timer] = set()
+        self.dirty: set[str] = set()  # queues to dispatch before the event's handling returns
+        self.router_watch: dict[str, dict[str, int]] = {}  # agent -> {queue: listing calls}
+        self.router_requests: dict[str, tuple[str, list[str], Timer]] = {}  # id -> queue, calls
+        self._seq = 0
+        self._serial = 0
+        for agent in center.agents.values():
+            self.agents[agent.id] = AgentState(agent, now)
+        self._build_queues()
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def _build_queues(self) -> None:
+        """(Re)build every queue's tiers and every agent's pool membership."""
+        center = self.center
+        for agent in self.agents.values():
+            agent.pools = []
+            agent.in_pools = False
+        old = self.queues
+        self.queues = {}
+        for queue in center.queues.values():
+            round_robin = old[queue.id].round_robin if queue.id in old else {}
+            state = QueueState(queue, self._tiers(queue, round_robin), round_robin)
+            if queue.id in old:
+                previous = old[queue.id]
+                state.lines, state.levels, state.waiting = (
+                    previous.lines,
+                    previous.levels,
+                    previous.waiting,
+                )
+                state.busy_mean_s, state.busy_samples = previous.busy_mean_s, previous.busy_samples
+                state.abandon_weight, state.wait_weight = (
+                    previous.abandon_weight,
+                    previous.wait_weight,
+                )
+            self.queues[queue.id] = state
+        for agent in self.agents.values():
+            agent.queue_ids = tuple(dict.fromkeys(pool.queue_id for pool in agent.pools))
+            agent.staffed = False
+            self._agent_changed(agent, publish=False)
+
+    def _tiers(self, queue: Queue, round_robin: dict[str, int]) -> list[Pool]:
+        center = self.center
+        required = queue.required_skills
+        by_priority: dict[int, list[str]] = {}
+        after: dict[int, float] = {}
+        for tier in queue.groups:
+            by_priority.setdefault(tier.priority, []).append(tier.group)
+            after[tier.priority] = max(after.get(tier.priority, 0.0), tier.after_wait_s)
+        if not queue.groups and required:
+            by_priority[1] = []  # a skills-only queue: every agent with the skills
+            after[1] = 0.0
+        placed: set[str] = set()
+        pools: list[Pool] = []
+        for priority in sorted(by_priority):
+            groups = by_priority[priority]
+            if groups:
+                candidates = [a for g in groups for a in center.groups[g].agents]
+            else:
+                candidates = list(center.agents)
+            members: dict[str, int] = {}
+            scores: dict[str, int] = {}
+            for agent_id in candidates:
+                if agent_id in placed or agent_id in members:
+                    continue  # an agent serves a queue from its best tier only
+                skills = center.agents[agent_id].skills
+                if any(skills.get(s, -1) < level for s, level in required.items()):
+                    continue
+                members[agent_id] = len(members)
+                scores[agent_id] = sum(skills.get(s, 0) for s in required)
+            placed.update(members)
+            pool = Pool(
+                queue_id=queue.id,
+                priority=priority,
+                groups=tuple(groups),
+                after_wait_s=after[priority],
+                strategy=queue.strategy,
+                members=members,
+                scores=scores,
+                round_robin=round_robin,
+            )
+            pools.append(pool)
+            for agent_id in members:
+                self.agents[agent_id].pools.append(pool)
+        return pools
+
+    # -- output and timers ---------------------------------------------------------------------
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def start_timer(self, kind: TimerKind, subject: str, at: float) -> Timer:
+        self._serial += 1
+        timer = Timer(kind, subject, self._serial)
+        self.timers.add(timer)
+        self.out.append(cmd.StartTimer(timer=timer, at=at))
+        return timer
+
+    def call_timer(self, call: Call, kind: TimerKind, at: float) -> Timer:
+        timer = self.start_timer(kind, call.id, at)
+        call.timers.append(timer)
+        return timer
+
+    def cancel_call_timers(self, call: Call, *kinds: TimerKind) -> None:
+        """Cancel the call's live timers of these kinds (all of them if no kind is given)."""
+        keep: list[Timer] = []
+        for timer in call.timers:
+            if kinds and timer.kind not in kinds:
+                keep.append(timer)
+            else:
+                self.cancel_timer(timer)
+        call.timers = keep
+
+    def cancel_timer(self, timer: Timer | None) -> None:
+        if timer is not None and timer in self.timers:
+            self.timers.discard(timer)
+            self.out.append(cmd.CancelTimer(timer=timer))
+
+    # -- state machines ------------------------------------------------------------------------
+
+    def set_call_state(self, call: Call, state: CallState) -> None:
+        call.state = advance(CALL_TRANSITIONS, call.state, state, f"call {call.id}")
+        if self.options.publish_states:
+            self.out.append(
+                cmd.CallStateChanged(
+                    call_id=call.id,
+                    state=state.value,
+                    queue_id=call.queue_id,
+                    agent_id=call.agent_id,
+                    at=self.now,
+                )
+            )
+
+    def set_activity(self, agent: AgentState, activity: AgentActivity) -> None:
+        agent.activity = advance(AGENT_TRANSITIONS, agent.activity, activity, f"agent {agent.id}")
+        agent.status_since = self.now
+        self._agent_changed(agent)
+
+    def _agent_changed(self, agent: AgentState, *, publish: bool = True) -> None:
+        """Re-index an agent after any change to its statuses (seed 000 Step 3b)."""
+        eligible = agent.ineligibility() is None
+        if eligible and not agent.in_pools:
+            for pool in agent.pools:
+                pool.add(agent)
+            self.dirty.update(agent.queue_ids)
+            agent.in_pools = True
+        elif not eligible and agent.in_pools:
+            for pool in agent.pools:
+                pool.discard(agent.id)
+            agent.in_pools = False
+        staffed = agent.is_staffed()
+        if staffed != agent.staffed:
+            agent.staffed = staffed
+            step = 1 if staffed else -1
+            for queue_id in agent.queue_ids:
+                self.queues[queue_id].staffed += step
+        if agent.activity is AgentActivity.IDLE and agent.id in self.router_watch:
+            self.dirty.update(self.router_watch[agent.id])
+        if publish and self.options.publish_states:
+            self.out.append(
+                cmd.AgentStateChanged(
+                    agent_id=agent.id,
+                    manual_status=agent.manual_status,
+                    system_status=system_status(agent.activity),
+                    activity=agent.activity.value,
+                    online=agent.online,
+                    reason=agent.reason,
+                    at=self.now,
+                )
+            )
+
+    # -- hooks the upper layers provide --------------------------------------------------------
+
+    @abstractmethod
+    def run_action(self, call: Call, action: Action) -> None: ...
+
+    @abstractmethod
+    def enqueue(
+        self, call: Call, queue_id: str, *, priority: int, position_time: float | None = None
+    ) -> None: ...
+
+    @abstractmethod
+    def end_call(
+        self,
+        call: Call,
+        result: Result,
+        *,
+        by: str,
+        reason: str,
+        hangup: bool = True,
+        prompt: Prompt | None = None,
+    ) -> None: ...
+
+    @abstractmethod
+    def request_callback(self, call: Call, queue_id: str, *, priority: int) -> None: ...

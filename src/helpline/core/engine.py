@@ -1,0 +1,367 @@
+"""The routing engine: one event in, with the time it happened; a list of commands out.
+
+    engine = Engine(center, rng=random.Random(7), now=0.0)
+    commands = engine.handle(CallArrived(call_id="c1", from_number="+1555", to_number="100"), 0.0)
+
+It never awaits, reads no clock, touches no socket, file or database, and draws randomness only
+from the `random.Random` it was given (ARCHITECTURE.md, "One engine, three clocks"). Events
+that the telephony may deliver late or twice (a hang-up after the end, a timer already
+cancelled) are ignored; requests that are wrong (an unknown agent, holding a ringing call)
+raise a `ClientError` and change nothing.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from helpline.core import commands as cmd
+from helpline.core import events as ev
+from helpline.core.agents import AgentState
+from helpline.core.base import EngineOptions
+from helpline.core.callflow import CallFlowLayer
+from helpline.core.calls import Call
+from helpline.core.errors import Conflict, NotFound
+from helpline.core.estimators import WaitEstimate, estimate
+from helpline.core.model import Center, Prompt
+from helpline.core.records import CallRecord, Direction, Result
+from helpline.core.states import AgentActivity, CallState
+from helpline.core.timers import TimerKind
+
+__all__ = ["Engine", "EngineOptions"]
+
+_NewCall = TypeVar("_NewCall", ev.CalloutRequested, ev.CallbackRequested)
+
+_ABANDON_RESULT = {
+    CallState.CREATED: Result.ABANDONED_IN_IVR,
+    CallState.IVR: Result.ABANDONED_IN_IVR,
+    CallState.QUEUED: Result.ABANDONED_IN_QUEUE,
+    CallState.OFFERING: Result.ABANDONED_IN_QUEUE,
+    CallState.RINGING_AGENT: Result.FAILED,
+    CallState.DIALING_CUSTOMER: Result.FAILED,
+    CallState.CONNECTED: Result.ANSWERED,
+    CallState.HELD: Result.ANSWERED,
+    CallState.EXTERNAL: Result.TRANSFERRED_EXTERNAL,
+    CallState.VOICEMAIL: Result.VOICEMAIL,
+}
+
+
+class Engine(CallFlowLayer):
+    """The sans-I/O routing engine of one tenant's contact center."""
+
+    def __init__(
+        self,
+        center: Center,
+        *,
+        rng: random.Random,
+        now: float = 0.0,
+        options: EngineOptions | None = None,
+    ) -> None:
+        super().__init__(center, rng=rng, now=now, options=options)
+        self.out = []
+        self.dirty.clear()
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            ev.CallArrived: self._call_arrived,
+            ev.PromptEnded: lambda e: self._with_call(e.call_id, self.on_prompt_ended),
+            ev.DigitsPressed: lambda e: self._with_call(
+                e.call_id, lambda c: self.on_digits(c, e.digits)
+            ),
+            ev.CallHungUp: self._call_hung_up,
+            ev.AgentStatusSet: lambda e: self.on_status_set(
+                self._agent(e.agent_id), e.manual_status, e.reason
+            ),
+            ev.AgentPresenceChanged: lambda e: self.on_presence(self._agent(e.agent_id), e.online),
+            ev.AgentReachChanged: lambda e: self.on_reach(
+                self._agent(e.agent_id), e.phone_number, e.routing_type
+            ),
+            ev.OfferAnswered: self._offer_answered,
+            ev.OfferRejected: self._offer_rejected,
+            ev.TimerFired: self._timer_fired,
+            ev.WrapUpEnded: lambda e: self.end_wrap_up(
+                self._agent(e.agent_id), e.disposition, e.notes
+            ),
+            ev.RouterReplied: lambda e: self.on_router_reply(e.request_id, e.body),
+            ev.RouterFailed: lambda e: self.router_gave_up(e.request_id, e.reason),
+            ev.CalloutRequested: lambda e: self.start_callout(self._new_id(e)),
+            ev.CallbackRequested: lambda e: self.start_callback(self._new_id(e)),
+            ev.CustomerAnswered: lambda e: self._with_call(e.call_id, self.on_customer_answered),
+            ev.CustomerDialFailed: lambda e: self._with_call(
+                e.call_id, lambda c: self.on_customer_failed(c, e.reason)
+            ),
+            ev.HoldRequested: lambda e: self.hold(self._call(e.call_id), True),
+            ev.ResumeRequested: lambda e: self.hold(self._call(e.call_id), False),
+            ev.TransferRequested: lambda e: self.transfer(self._call(e.call_id), e),
+            ev.CenterReplaced: lambda e: self.reconfigure(e.center),
+        }
+
+    def handle(self, event: ev.Event, now: float) -> list[cmd.Command]:
+        """Apply one event that happened at `now`; return what must be done, in order.
+
+        Time never runs backwards inside the engine: an event stamped earlier than the last
+        one is taken as happening now.
+        """
+        self.now = max(self.now, now)
+        out: list[cmd.Command] = []
+        self.out = out
+        try:
+            self._handlers[type(event)](event)
+            self.dispatch_dirty()
+        finally:
+            self.out = []
+            self.dirty.clear()
+        return out
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    def _agent(self, agent_id: str) -> AgentState:
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.removed:
+            raise NotFound(f"agent {agent_id} not found", details={"field": "agent_id"})
+        return agent
+
+    def _call(self, call_id: str) -> Call:
+        call = self.calls.get(call_id)
+        if call is None:
+            raise NotFound(f"call {call_id} not found", details={"field": "call_id"})
+        return call
+
+    def _with_call(self, call_id: str, action: Callable[[Call], None]) -> None:
+        call = self.calls.get(call_id)
+        if call is not None:  # telephony events for a call already gone are late: ignore
+            action(call)
+
+    def _new_id(self, event: _NewCall) -> _NewCall:
+        if event.call_id in self.calls:
+            raise Conflict(f"call {event.call_id} already exists", details={"field": "call_id"})
+        return event
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    def _call_arrived(self, event: ev.CallArrived) -> None:
+        if event.call_id in self.calls:
+            raise Conflict(f"call {event.call_id} already exists", details={"field": "call_id"})
+        call = Call(event.call_id, Direction.INBOUND, event.from_number, event.to_number, self.now)
+        self.calls[call.id] = call
+        number = self.center.numbers.get(event.to_number)
+        if number is None:
+            self.end_call(call, Result.FAILED, by="system", reason="unknown_number")
+        elif number.enable_ivr and number.ivr_tree is not None:
+            self.enter_ivr(call, number.ivr_tree)
+        elif number.queue is not None:
+            self.enqueue(call, number.queue, priority=0)
+
+    def _call_hung_up(self, event: ev.CallHungUp) -> None:
+        call = self.calls.get(event.call_id)
+        if call is None:
+            return
+        result = _ABANDON_RESULT[call.state]
+        if event.party is ev.Party.SYSTEM and result in (
+            Result.ABANDONED_IN_IVR,
+            Result.ABANDONED_IN_QUEUE,
+        ):
+            result = Result.FAILED  # ended by the API or a restart, not by the caller
+        reason = event.reason or f"{event.party.value}_hangup"
+        self.end_call(call, result, by=event.party.value, reason=reason)
+
+    def _offer_answered(self, event: ev.OfferAnswered) -> None:
+        agent = self.agents.get(event.agent_id)
+        if agent is None:
+            return
+        call = self.calls.get(event.call_id)
+        if (
+            call is not None
+            and call.state is CallState.RINGING_AGENT
+            and agent.id in call.offered_to
+        ):
+            self.on_callout_answered(call, agent)
+        else:
+            self.on_offer_answered(call, agent, event.call_id)
+
+    def _offer_rejected(self, event: ev.OfferRejected) -> None:
+        call = self.calls.get(event.call_id)
+        agent = self.agents.get(event.agent_id)
+        if call is None or agent is None or agent.id not in call.offered_to:
+            return
+        if call.state is CallState.RINGING_AGENT:
+            self.end_call(call, Result.FAILED, by="agent", reason="agent_rejected")
+        else:
+            self.on_offer_rejected(call, agent)
+
+    def _timer_fired(self, event: ev.TimerFired) -> None:
+        timer = event.timer
+        if timer not in self.timers:
+            return  # cancelled or replaced meanwhile
+        self.timers.discard(timer)
+        kind = timer.kind
+        if kind is TimerKind.WRAP_UP:
+            agent = self.agents.get(timer.subject)
+            if agent is not None and agent.wrap_up_timer == timer:
+                agent.wrap_up_timer = None
+                self.end_wrap_up(agent)
+            return
+        if kind is TimerKind.ROUTER:
+            queue_id = self.router_requests.get(timer.subject, ("?",))[0]
+            timeout = (
+                self.queues[queue_id].config.router_timeout_s if queue_id in self.queues else 0
+            )
+            self.router_gave_up(timer.subject, f"no reply within {timeout:g} s")
+            return
+        call = self.calls.get(timer.subject)
+        if call is None:
+            return
+        if timer in call.timers:
+            call.timers.remove(timer)
+        if kind is TimerKind.IVR_INPUT:
+            self.on_input_timeout(call)
+        elif kind is TimerKind.OFFER:
+            if call.state is CallState.RINGING_AGENT:
+                for agent_id in call.offered_to:
+                    self.out.append(cmd.CancelOffer(call_id=call.id, agent_id=agent_id))
+                self.end_call(call, Result.FAILED, by="system", reason="agent_no_answer")
+            else:
+                self.on_offer_timeout(call)
+        elif kind is TimerKind.MAX_WAIT:
+            self.on_max_wait(call)
+        elif kind is TimerKind.OVERFLOW and call.state is CallState.QUEUED and call.queue_id:
+            self.dirty.add(call.queue_id)
+
+    # -- the end of a call ---------------------------------------------------------------------
+
+    def end_call(
+        self,
+        call: Call,
+        result: Result,
+        *,
+        by: str,
+        reason: str,
+        hangup: bool = True,
+        prompt: Prompt | None = None,
+    ) -> None:
+        """Close every leg and part of the call, free its agents, write its one record."""
+        state = call.state
+        if state is CallState.ENDED:
+            return
+        self.cancel_call_timers(call)
+        wrap_up_pending = False
+        if state is CallState.QUEUED:
+            self.leave_queue(call, abandoned=result is Result.ABANDONED_IN_QUEUE)
+        elif state in (CallState.OFFERING, CallState.RINGING_AGENT):
+            for agent_id in call.offered_to:
+                self.out.append(cmd.CancelOffer(call_id=call.id, agent_id=agent_id))
+                self.release_agent(self.agents[agent_id])
+            call.offered_to = []
+            if state is CallState.OFFERING and call.transfer_queue is None:
+                self.leave_queue(call, abandoned=result is Result.ABANDONED_IN_QUEUE)
+        elif state is CallState.DIALING_CUSTOMER and call.agent_id is not None:
+            agent = self.agents[call.agent_id]
+            agent.call_id = None
+            agent.busy_since = None  # no talk happened: not a handle time sample
+            agent.idle_since = self.now
+            self.set_activity(agent, AgentActivity.IDLE)
+        elif state in (CallState.CONNECTED, CallState.HELD) and call.agent_id is not None:
+            agent = self.agents[call.agent_id]
+            talk = self.close_leg(call)
+            self.release_after_call(agent, call, talk)
+            wrap_up_pending = (
+                agent.activity is AgentActivity.WRAP_UP and agent.last_call_id == call.id
+            )
+        elif state is CallState.EXTERNAL and call.legs:
+            last = call.legs[-1]
+            started = last.answered_at if last.answered_at is not None else self.now
+            call.legs[-1] = type(last)(
+                agent_id=None,
+                queue_id=last.queue_id,
+                offered_at=last.offered_at,
+                answered_at=last.answered_at,
+                ended_at=self.now,
+                talk_s=self.now - started,
+                hold_s=0.0,
+                external_number=last.external_number,
+            )
+        self.set_call_state(call, CallState.ENDED)
+        for url in call.notify_urls:
+            self.notify(call, url, event="call_hangup")
+        if hangup:
+            self.out.append(cmd.Hangup(call_id=call.id, reason=reason, prompt=prompt))
+        self.out.append(
+            cmd.WriteCallRecord(record=self._record(call, result, by, reason, wrap_up_pending))
+        )
+        del self.calls[call.id]
+
+    def _record(
+        self, call: Call, result: Result, by: str, reason: str, wrap_up_pending: bool
+    ) -> CallRecord:
+        answered = call.answered_at is not None
+        return CallRecord(
+            call_id=call.id,
+            direction=call.direction,
+            from_number=call.from_number,
+            to_number=call.to_number,
+            result=result,
+            disconnected_by=by,
+            end_reason=reason,
+            created_at=call.created_at,
+            queued_at=call.queued_at,
+            offered_at=call.offered_at,
+            answered_at=call.answered_at,
+            ended_at=self.now,
+            wait_s=call.wait_total,
+            talk_s=call.talk_total,
+            hold_s=call.hold_total,
+            wrap_up_s=None if wrap_up_pending else 0.0,
+            queue_id=call.queue_id,
+            agent_id=call.agent_id if answered else None,
+            ivr_tree=call.ivr_tree,
+            ivr_path=tuple(call.ivr_path),
+            keys="".join(call.keys),
+            priority=call.priority,
+            legs=tuple(call.legs),
+            decisions=tuple(call.decisions),
+            recorded=answered and self.should_record(call),
+            data=dict(call.data),
+        )
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def reconfigure(self, center: Center) -> None:
+        """Take a new center document; live calls and agents' statuses carry over."""
+        self.center = center.validate()
+        for agent_id, state in self.agents.items():
+            config = center.agents.get(agent_id)
+            state.removed = config is None
+            if config is not None:
+                state.config = config
+                state.phone_number = config.phone_number
+                state.routing_type = config.routing_type
+        for config in center.agents.values():
+            if config.id not in self.agents:
+                self.agents[config.id] = AgentState(config, self.now)
+        gone = [q for q in self.queues.values() if q.id not in center.queues]
+        self._build_queues()
+        for queue in gone:
+            for call in list(queue.waiting.values()):
+                self.end_call(call, Result.FAILED, by="system", reason="queue_removed")
+        for call in list(self.calls.values()):
+            if call.state is CallState.IVR and call.ivr_tree not in center.ivr_trees:
+                self.end_call(call, Result.FAILED, by="system", reason="ivr_removed")
+        self.dirty.update(self.queues)
+
+    # -- queries (read-only) -------------------------------------------------------------------
+
+    def estimated_wait(self, queue_id: str) -> WaitEstimate:
+        """QL, HOL and LES estimates for a caller joining `queue_id` now (issue 2, point 13)."""
+        queue = self.queues.get(queue_id)
+        if queue is None:
+            raise NotFound(f"queue {queue_id} not found", details={"field": "queue_id"})
+        result = estimate(queue, self.now)
+        if not queue.waiting and any(len(pool) for pool in queue.tiers):
+            return WaitEstimate(
+                queue_id=queue_id,
+                waiting=0,
+                staffed=result.staffed,
+                ql_s=0.0,
+                hol_s=0.0,
+                les_s=result.les_s,
+            )
+        return result

@@ -1,0 +1,86 @@
+"""Estimated wait time from live state (issue 2, point 13).
+
+Three delay estimators for a caller who joins a queue now, after Ibrahim & Whitt, "Real-time
+delay estimation based on delay history" (MSOM 2009) and "Real-time delay estimation in
+overloaded multiserver queues with abandonments" (Management Science 2009):
+
+- QL (queue length): with n callers ahead, s agents serving, service rate mu per agent and
+  abandonment rate theta per waiting caller, the caller moves up one place at rate
+  s*mu + k*theta while k callers are ahead of it, so
+  E[W | n ahead] = sum_{k=0..n} 1 / (s*mu + k*theta).
+- HOL (head of line): how long the caller at the head of the line has waited so far.
+- LES (last to enter service): the wait of the last caller who reached an agent.
+
+mu comes from the mean time agents are busy per call (talk, hold and wrap-up), theta from the
+maximum-likelihood estimate for exponential patience: abandonments over total time waited.
+Both are averaged over roughly the last `HORIZON` calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from helpline.core.calls import QueueState
+
+HORIZON = 2000  # calls: how far back the running estimates of mu and theta look
+DEFAULT_BUSY_S = 180.0  # assumed handle time until the queue has seen a call
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitEstimate:
+    """What a caller joining `queue_id` now can expect; seconds, None when no agent serves."""
+
+    queue_id: str
+    waiting: int
+    staffed: int
+    ql_s: float | None
+    hol_s: float
+    les_s: float | None
+
+
+def record_busy_time(queue: QueueState, busy_s: float) -> None:
+    """An agent finished a call of this queue after being busy `busy_s` with it."""
+    queue.busy_samples += 1
+    weight = max(1.0 / queue.busy_samples, 1.0 / HORIZON)
+    mean = queue.busy_mean_s if queue.busy_mean_s is not None else busy_s
+    queue.busy_mean_s = mean + weight * (busy_s - mean)
+
+
+def record_wait(queue: QueueState, waited_s: float, abandoned: bool) -> None:
+    """A call left the line, served or abandoned, after waiting `waited_s`."""
+    decay = 1.0 - 1.0 / HORIZON
+    queue.wait_weight = queue.wait_weight * decay + waited_s
+    queue.abandon_weight = queue.abandon_weight * decay + (1.0 if abandoned else 0.0)
+    if not abandoned:
+        queue.last_started_wait = waited_s
+
+
+def ql_wait(ahead: int, servers: int, mu: float, theta: float) -> float | None:
+    """E[W | `ahead` callers in front] for M/M/s+M (Ibrahim & Whitt); None if nobody serves."""
+    if servers <= 0 or mu <= 0:
+        return None
+    base = servers * mu
+    if theta <= 0:
+        return (ahead + 1) / base
+    return sum(1.0 / (base + k * theta) for k in range(ahead + 1))
+
+
+def estimate(queue: QueueState, now: float, ahead: int | None = None) -> WaitEstimate:
+    """Estimate for a new caller (or one with `ahead` callers in front of it)."""
+    waiting = len(queue.waiting)
+    busy = queue.busy_mean_s if queue.busy_mean_s is not None else DEFAULT_BUSY_S
+    theta = queue.abandon_weight / queue.wait_weight if queue.wait_weight > 0 else 0.0
+    position = waiting if ahead is None else ahead
+    hol = 0.0
+    for level in queue.levels:
+        head = queue.head(level)
+        if head is not None:
+            hol = max(hol, now - head.enqueued_at)
+    return WaitEstimate(
+        queue_id=queue.id,
+        waiting=waiting,
+        staffed=queue.staffed,
+        ql_s=ql_wait(position, queue.staffed, 1.0 / busy if busy > 0 else 0.0, theta),
+        hol_s=hol,
+        les_s=queue.last_started_wait,
+    )

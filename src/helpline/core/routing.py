@@ -1,0 +1,259 @@
+"""Queues and group routing (issue 2, points 3, 4 and 6; seed 000 1b and 1d).
+
+A queued call waits in line: first come, first served within a priority level. Whenever a
+queue may have work (a call joined, an agent became eligible, an overflow tier opened) it is
+marked dirty, and before the engine returns from an event every dirty queue is dispatched,
+the queue with the most deserving head call first. Dispatch offers the head call of each
+priority level to the agent its tiers and strategy choose, until no call or agent is left:
+so no call waits while an eligible agent of an open tier is idle.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+
+from helpline.core import commands as cmd
+from helpline.core.calls import Call, QueueState, RouterStatus
+from helpline.core.estimators import estimate, record_wait
+from helpline.core.ivr import IvrLayer
+from helpline.core.model import Fallback, FallbackKind, RoutingType
+from helpline.core.pools import Pool
+from helpline.core.records import Decision, Direction, Result
+from helpline.core.states import CallState
+from helpline.core.timers import TimerKind
+from helpline.core.tracing import views_until
+
+EPSILON = 1e-9  # a timer fires at exactly position + after_wait; float sums may fall short
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferTarget:
+    """One agent to ring, how, and for how long."""
+
+    agent_id: str
+    timeout_s: float
+    routing_type: RoutingType
+    phone_number: str | None
+
+
+class QueueLayer(IvrLayer):
+    # -- joining and leaving -------------------------------------------------------------------
+
+    def enqueue(
+        self, call: Call, queue_id: str, *, priority: int, position_time: float | None = None
+    ) -> None:
+        queue = self.queues.get(queue_id)
+        if queue is None:  # removed by a new center document while the call was on its way
+            self.end_call(call, Result.FAILED, by="system", reason="unknown_queue")
+            return
+        config = queue.config
+        call.queue_id = queue_id
+        call.priority = priority
+        is_callback = call.direction is Direction.CALLBACK
+        if (
+            config.max_size is not None
+            and not is_callback
+            and len(queue.waiting) >= config.max_size
+        ):
+            self.fallback(call, queue, config.on_full, reason="queue_full")
+            return
+        now = self.now
+        if call.queued_at is None:
+            call.queued_at = now
+        call.position_time = now if position_time is None else position_time
+        call.seq = self.next_seq()
+        call.enqueued_at = now
+        call.missed.clear()
+        call.overdue = False
+        call.transfer_queue = None
+        self.cancel_call_timers(call, TimerKind.MAX_WAIT, TimerKind.OVERFLOW)
+        greeting = config.greeting
+        greeting_text = None
+        if greeting is not None:
+            greeting_text = greeting.render(self.wait_values(queue))
+        self.set_call_state(call, CallState.QUEUED)
+        queue.push(call)
+        if not is_callback:
+            self.out.append(
+                cmd.PlayQueueAudio(
+                    call_id=call.id,
+                    greeting=greeting,
+                    greeting_text=greeting_text,
+                    hold_music=config.hold_music,
+                )
+            )
+            if config.max_wait_s is not None:
+                self.call_timer(call, TimerKind.MAX_WAIT, now + config.max_wait_s)
+        for pool in queue.tiers:
+            opens = call.position_time + pool.after_wait_s
+            if pool.after_wait_s > 0 and opens > now:
+                self.call_timer(call, TimerKind.OVERFLOW, opens)
+        if config.get_list_agents_url:
+            call.router_status = RouterStatus.PENDING
+            self.ask_router(queue)
+        else:
+            call.router_status = RouterStatus.NONE
+        self.dirty.add(queue_id)
+
+    def wait_values(self, queue: QueueState) -> dict[str, object]:
+        """Placeholders for prompts: `{ewt_seconds}`, `{ewt_minutes}`, `{position}`."""
+        ewt = self.estimate_wait(queue)
+        seconds = 0 if ewt is None else round(ewt)
+        return {
+            "ewt_seconds": seconds,
+            "ewt_minutes": max(1, round(seconds / 60)) if seconds else 0,
+            "position": len(queue.waiting) + 1,
+        }
+
+    def estimate_wait(self, queue: QueueState) -> float | None:
+        """QL estimate for a caller joining now: 0 when an eligible agent is idle."""
+        if not queue.waiting and any(len(pool) for pool in queue.tiers):
+            return 0.0
+        return estimate(queue, self.now).ql_s
+
+    def leave_queue(self, call: Call, *, abandoned: bool) -> None:
+        """The call stops waiting in its queue: answered, abandoned, fell back or moved on."""
+        queue = self.queues.get(call.queue_id) if call.queue_id else None
+        self.cancel_call_timers(call, TimerKind.MAX_WAIT, TimerKind.OVERFLOW)
+        waited = self.now - call.enqueued_at
+        call.wait_total += waited
+        if queue is None:
+            return
+        queue.remove(call.id)
+        record_wait(queue, waited, abandoned)
+        if call.router_status is RouterStatus.LISTED:
+            self.unwatch(call)
+
+    def fallback(self, call: Call, queue: QueueState, fallback: Fallback, *, reason: str) -> None:
+        """Queue full or waited too long (issue 2, point 3): go where the queue says."""
+        if call.state in (CallState.QUEUED, CallState.OFFERING):
+            self.leave_queue(call, abandoned=False)
+        call.fallbacks += 1
+        if call.fallbacks > self.center.settings.max_fallbacks:
+            self.end_call(call, Result.NO_AGENT, by="system", reason="fallback_loop")
+            return
+        kind = fallback.kind
+        if kind is FallbackKind.QUEUE:
+            assert fallback.target is not None
+            call.data["fallback_from"] = queue.id
+            self.enqueue(call, fallback.target, priority=call.priority)
+        elif kind is FallbackKind.CALLBACK:
+            self.request_callback(call, fallback.target or queue.id, priority=call.priority)
+        elif kind is FallbackKind.VOICEMAIL:
+            self.set_call_state(call, CallState.VOICEMAIL)
+            self.out.append(
+                cmd.StartVoicemail(call_id=call.id, mailbox=fallback.target, prompt=fallback.prompt)
+            )
+        else:
+            self.end_call(call, Result.NO_AGENT, by="system", reason=reason, prompt=fallback.prompt)
+
+    def on_max_wait(self, call: Call) -> None:
+        queue = self.queues[call.queue_id] if call.queue_id else None
+        if queue is None:
+            return
+        if call.state is CallState.OFFERING:
+            call.overdue = True  # let the ringing agent answer; fall back if the offer fails
+        elif call.state is CallState.QUEUED:
+            self.fallback(call, queue, queue.config.on_max_wait, reason="max_wait")
+
+    # -- dispatch ------------------------------------------------------------------------------
+
+    def dispatch_dirty(self) -> None:
+        while self.dirty:
+            names = list(self.dirty)
+            self.dirty.clear()
+            if len(names) > 1:
+                names.sort(key=lambda name: self.queues[name].head_key())
+            for name in names:
+                queue = self.queues.get(name)
+                if queue is not None and queue.waiting:
+                    self.dispatch(queue)
+
+    def dispatch(self, queue: QueueState) -> None:
+        if queue.config.get_list_agents_url:
+            self.dispatch_router(queue)
+            return
+        tiers = queue.tiers
+        for level in list(queue.levels):
+            while any(len(pool) for pool in tiers):
+                call = queue.head(level)
+                if call is None:
+                    break
+                if not self.route_by_groups(queue, call):
+                    break  # later calls of this level waited less: no tier is open to them
+
+    def route_by_groups(self, queue: QueueState, call: Call) -> bool:
+        """Offer the call to the agent(s) its open tiers and the strategy pick; False if none."""
+        waited = self.now - call.position_time + EPSILON
+        missed = call.missed
+        for attempt in (0, 1):
+            if attempt == 1:
+                if not missed:
+                    break
+                missed.clear()  # every eligible agent missed it: start over (seed 000 Step 6)
+            for pool in queue.tiers:
+                if waited < pool.after_wait_s:
+                    continue
+                chosen = pool.pick(missed, self.rng)
+                if chosen:
+                    config = queue.config
+                    targets = [
+                        self._group_target(agent_id, config.wait_agent_answer_timeout)
+                        for agent_id in chosen
+                    ]
+                    decision = None
+                    if self.options.trace:
+                        decision = self._group_decision(queue, call, pool, chosen, attempt)
+                    self.offer(call, queue, targets, decision)
+                    return True
+        return False
+
+    def _group_target(self, agent_id: str, timeout_s: float) -> OfferTarget:
+        agent = self.agents[agent_id]
+        return OfferTarget(
+            agent_id=agent_id,
+            timeout_s=timeout_s,
+            routing_type=agent.routing_type,
+            phone_number=agent.phone_number,
+        )
+
+    def _group_decision(
+        self, queue: QueueState, call: Call, pool: Pool, chosen: list[str], attempt: int
+    ) -> Decision:
+        return Decision(
+            at=self.now,
+            queue_id=queue.id,
+            rule=queue.config.strategy.value,
+            chosen=tuple(chosen),
+            tiers=views_until(
+                queue.tiers,
+                pool,
+                waited=self.now - call.position_time,
+                agents=self.agents,
+                chosen=chosen,
+                excluded=call.missed,
+                detail_limit=self.center.settings.trace_detail_limit,
+            ),
+            note="every eligible agent had missed the call: offered again" if attempt else "",
+        )
+
+    # -- hooks the upper layers provide --------------------------------------------------------
+
+    @abstractmethod
+    def offer(
+        self,
+        call: Call,
+        queue: QueueState | None,
+        targets: list[OfferTarget],
+        decision: Decision | None,
+    ) -> None: ...
+
+    @abstractmethod
+    def ask_router(self, queue: QueueState) -> None: ...
+
+    @abstractmethod
+    def dispatch_router(self, queue: QueueState) -> None: ...
+
+    @abstractmethod
+    def unwatch(self, call: Call) -> None: ...
