@@ -1,0 +1,363 @@
+"""One replication: the real engine on a virtual clock (ARCHITECTURE.md, the first driver).
+
+Callers and agents are modelled; the engine's commands become future events on a heap:
+`StartTimer` is an event at its time, `OfferCall` an answer after the agents' answer delay
+(or none, with the no-answer probability), `Bridge` a hang-up after the stream's handle time,
+`PlayQueueAudio` an abandonment after the caller's patience, a collecting `PlayPrompt` a key
+press drawn from the stream's key probabilities. No real time passes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from helpline.core import commands as cmd
+from helpline.core import events as ev
+from helpline.core.base import EngineOptions
+from helpline.core.calls import QueueState
+from helpline.core.engine import Engine
+from helpline.core.errors import ClientError, ConfigError
+from helpline.core.estimators import estimate
+from helpline.core.model import Agent, Center, Number, RoutingType
+from helpline.core.states import CallState
+from helpline.core.timers import Timer
+from helpline.sim.stats import Collector
+from helpline.sim.traffic import ArrivalProcess, Sampler, StreamDoc, TrafficDoc
+
+# heap event kinds
+_ARRIVAL, _TIMER, _ANSWER, _HANGUP, _ABANDON, _DIGITS, _CUSTOMER, _WRAP_END, _ROUTER, _SAMPLE = (
+    range(10)
+)
+_WAITING = (CallState.QUEUED, CallState.OFFERING)
+
+
+def staffed_center(center: Center, traffic: TrafficDoc) -> Center:
+    """The center with generated agents for `staffing`, and a number for each queue stream."""
+    agents = dict(center.agents)
+    groups = dict(center.groups)
+    for group_id, staffing in traffic.staffing_counts().items():
+        if group_id not in groups:
+            raise ConfigError(f"staffing.{group_id}", "unknown group")
+        members = tuple(f"{group_id}-{i + 1:04d}" for i in range(staffing.count))
+        for agent_id in members:
+            agents[agent_id] = Agent(id=agent_id, skills=dict(staffing.skills))
+        groups[group_id] = replace(groups[group_id], agents=members)
+    numbers = dict(center.numbers)
+    for index, stream in enumerate(traffic.streams):
+        if stream.to in numbers:
+            continue
+        if stream.to not in center.queues:
+            raise ConfigError(
+                f"streams[{index}].to", f"{stream.to!r} is neither a queue nor a number"
+            )
+        numbers[f"sim:{stream.to}"] = Number(number=f"sim:{stream.to}", queue=stream.to)
+    return replace(center, agents=agents, groups=groups, numbers=numbers).validate()
+
+
+@dataclass(slots=True)
+class _Caller:
+    stream: int
+    entered: float | None = None  # entered a queue
+    predicted: dict[str, float] | None = None  # wait estimates at queue entry
+    offered: bool = False
+
+
+class Replication:
+    """Runs one replication of a traffic document against a center."""
+
+    def __init__(
+        self,
+        center: Center,
+        traffic: TrafficDoc,
+        *,
+        seed: int,
+        base: Path,
+        sample_period: float = 60.0,
+    ) -> None:
+        self.traffic = traffic
+        self.center = staffed_center(center, traffic)
+        master = random.Random(seed)
+        self.rng = random.Random(master.getrandbits(64))  # callers and agents
+        self.engine = Engine(
+            self.center,
+            rng=random.Random(master.getrandbits(64)),
+            options=EngineOptions(publish_states=False, trace=False),
+        )
+        self.streams = traffic.streams
+        self.arrivals = [
+            ArrivalProcess(s.arrivals, self.rng, traffic.interval, base) for s in self.streams
+        ]
+        self.handle = [Sampler(s.handle_time, self.rng, base) for s in self.streams]
+        self.patience = [
+            Sampler(s.patience, self.rng, base) if s.patience else None for s in self.streams
+        ]
+        self.wrap_up = [
+            Sampler(s.wrap_up, self.rng, base) if s.wrap_up else None for s in self.streams
+        ]
+        self.targets = [
+            s.to if s.to in self.center.numbers else f"sim:{s.to}" for s in self.streams
+        ]
+        self.collector = Collector(
+            warmup=traffic.warmup,
+            interval=traffic.interval,
+            threshold=traffic.service_level_threshold,
+        )
+        if traffic.keep_callers:
+            self.collector.callers = []
+        for group in self.center.groups.values():
+            for agent_id in group.agents:
+                self.collector.agent_groups[agent_id] = (
+                    *self.collector.agent_groups.get(agent_id, ()),
+                    group.id,
+                )
+        self.sample_period = sample_period
+        self.heap: list[tuple[float, int, int, Any, Any]] = []
+        self.cancelled: set[Timer] = set()
+        self.callers: dict[str, _Caller] = {}
+        self.seq = 0
+        self.arrived = 0
+        self.now = 0.0
+        self.interrupted = False
+        self._entered: list[str] = []
+        self._wrap_started: dict[str, float] = {}  # call id -> when its agent's wrap-up began
+        self._on: dict[type, Callable[[Any], None]] = {
+            cmd.StartTimer: self._start_timer,
+            cmd.CancelTimer: self._cancel_timer,
+            cmd.OfferCall: self._offered,
+            cmd.Bridge: self._talk,
+            cmd.PlayQueueAudio: self._queue_audio,
+            cmd.WriteCallRecord: self._recorded,
+            cmd.AmendCallRecord: self._amend,
+            cmd.PlayPrompt: self._prompt,
+            cmd.DialCustomer: self._dial_customer,
+            cmd.AskRouter: self._ask_router,
+            cmd.DialExternal: self._talk,
+            cmd.StartVoicemail: self._talk,
+        }
+
+    # -- scheduling ----------------------------------------------------------------------------
+
+    def _push(self, at: float, kind: int, a: Any = None, b: Any = None) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (at, self.seq, kind, a, b))
+
+    def run(self, progress: Callable[[float, int], None] | None = None) -> Collector:
+        """Run to the end (or until interrupted); returns the statistics gathered."""
+        traffic = self.traffic
+        horizon = traffic.duration
+        self.collector.horizon = horizon
+        for agent in self.center.agents.values():
+            if agent.routing_type is RoutingType.APP:
+                online = ev.AgentPresenceChanged(agent_id=agent.id, online=True)
+                self._apply(self.engine.handle(online, 0.0))
+        for index, process in enumerate(self.arrivals):
+            first = process.next_after(0.0)
+            if first is not None:
+                self._push(first, _ARRIVAL, index)
+        for queue_id in self.center.queues:
+            self._push(self.sample_period, _SAMPLE, queue_id)
+        try:
+            self._loop(horizon, progress)
+        except KeyboardInterrupt:
+            self.interrupted = True
+        if self.collector.horizon is None:
+            self.collector.horizon = self.now
+        return self.collector
+
+    def _loop(self, horizon: float | None, progress: Callable[[float, int], None] | None) -> None:
+        heap = self.heap
+        pop = heapq.heappop
+        handle = self.engine.handle
+        apply = self._apply
+        cancelled = self.cancelled
+        calls = self.engine.calls
+        limit = self.traffic.calls
+        arrivals_open = True
+        next_report = 0
+        while heap:
+            at, _, kind, a, b = pop(heap)
+            self.now = at
+            if kind == _TIMER:
+                if a in cancelled:
+                    cancelled.discard(a)
+                else:
+                    apply(handle(ev.TimerFired(timer=a), at))
+            elif kind == _ANSWER:
+                apply(handle(ev.OfferAnswered(call_id=a, agent_id=b), at))
+            elif kind == _HANGUP:
+                apply(handle(ev.CallHungUp(call_id=a, party=b), at))
+            elif kind == _ARRIVAL:
+                if not arrivals_open or (horizon is not None and at >= horizon):
+                    arrivals_open = False
+                    continue
+                self.arrived += 1
+                call_id = f"c{self.arrived}"
+                self.callers[call_id] = _Caller(a)
+                following = self.arrivals[a].next_after(at)
+                if limit is not None and self.arrived >= limit:
+                    arrivals_open = False
+                    self.collector.horizon = at + 1e-9
+                elif following is not None:
+                    self._push(following, _ARRIVAL, a)
+                arrival = ev.CallArrived(
+                    call_id=call_id, from_number=call_id, to_number=self.targets[a]
+                )
+                apply(handle(arrival, at))
+                if progress is not None and self.arrived >= next_report:
+                    next_report = self.arrived + 2000
+                    progress(at, self.arrived)
+            elif kind == _ABANDON:
+                call = calls.get(a)
+                if call is not None and call.state in _WAITING:
+                    apply(handle(ev.CallHungUp(call_id=a), at))
+            elif kind == _DIGITS:
+                apply(handle(ev.DigitsPressed(call_id=a, digits=b), at))
+            elif kind == _CUSTOMER:
+                apply(handle(ev.CustomerAnswered(call_id=a), at))
+            elif kind == _WRAP_END:
+                with contextlib.suppress(ClientError):  # the wrap-up time limit ended it first
+                    apply(handle(ev.WrapUpEnded(agent_id=a), at))
+            elif kind == _ROUTER:
+                failed = ev.RouterFailed(request_id=a, reason="no external router in simulation")
+                apply(handle(failed, at))
+            elif kind == _SAMPLE:
+                queue = self.engine.queues.get(a)
+                if queue is not None:
+                    self.collector.sample_queue(queue.id, at, len(queue.waiting))
+                if arrivals_open or calls:
+                    self._push(at + self.sample_period, _SAMPLE, a)
+
+    # -- commands to future events -------------------------------------------------------------
+
+    def _apply(self, commands: list[cmd.Command]) -> None:
+        on = self._on
+        self._entered.clear()
+        for command in commands:
+            handler = on.get(type(command))
+            if handler is not None:
+                handler(command)
+        for call_id in self._entered:
+            self._entered_queue(call_id, self.now)
+
+    def _start_timer(self, command: cmd.StartTimer) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (command.at, self.seq, _TIMER, command.timer, None))
+
+    def _cancel_timer(self, command: cmd.CancelTimer) -> None:
+        self.cancelled.add(command.timer)
+
+    def _talk(self, command: cmd.Bridge | cmd.DialExternal | cmd.StartVoicemail) -> None:
+        """The caller talks (to an agent, an outside number, a voicemail box), then hangs up."""
+        caller = self.callers.get(command.call_id)
+        duration = self.handle[caller.stream if caller is not None else 0]()
+        self._push(self.now + duration, _HANGUP, command.call_id, ev.Party.CUSTOMER)
+
+    def _queue_audio(self, command: cmd.PlayQueueAudio) -> None:
+        self._entered.append(command.call_id)
+
+    def _amend(self, command: cmd.AmendCallRecord) -> None:
+        ended = self._wrap_started.pop(command.call_id, None)
+        if ended is not None:
+            self.collector.busy(command.agent_id, ended, ended + command.wrap_up_s)
+
+    def _prompt(self, command: cmd.PlayPrompt) -> None:
+        if command.collect:
+            self._press_key(command.call_id, self.now)
+
+    def _dial_customer(self, command: cmd.DialCustomer) -> None:
+        self._push(self.now, _CUSTOMER, command.call_id)
+
+    def _ask_router(self, command: cmd.AskRouter) -> None:
+        self._push(self.now, _ROUTER, command.request_id)
+
+    def _offered(self, command: cmd.OfferCall) -> None:
+        now = self.now
+        caller = self.callers.get(command.call_id)
+        if caller is not None and not caller.offered:
+            caller.offered = True
+            entered, predicted = caller.entered, caller.predicted
+            if (
+                predicted is not None
+                and entered is not None
+                and command.queue_id
+                and self.collector.measured(entered)
+            ):
+                self.collector.queue(command.queue_id).ewt.add(now - entered, predicted)
+        behaviour = self.traffic.agents
+        if behaviour.no_answer_probability and self.rng.random() < behaviour.no_answer_probability:
+            return  # the agent lets it ring: the engine's answer timeout moves the call on
+        self._push(now + behaviour.answer_delay, _ANSWER, command.call_id, command.agent_id)
+
+    def _entered_queue(self, call_id: str, now: float) -> None:
+        caller = self.callers.get(call_id)
+        call = self.engine.calls.get(call_id)
+        if caller is None or call is None or caller.entered is not None:
+            return  # back in line after a missed offer: patience runs from the first entry
+        caller.entered = now
+        patience = self.patience[caller.stream]
+        if patience is not None:
+            self._push(now + patience(), _ABANDON, call_id)
+        if call.state is CallState.QUEUED and call.queue_id is not None:
+            queue = self.engine.queues[call.queue_id]
+            ahead = max(0, len(queue.waiting) - 1)
+            found = estimate(queue, now, ahead=ahead)
+            if found.ql_s is not None:
+                hol = self._head_wait(queue, call_id, now)
+                les = found.les_s if found.les_s is not None else 0.0
+                caller.predicted = {
+                    "ql": found.ql_s,
+                    "hol": les if hol is None else hol,
+                    "les": les,
+                }
+
+    @staticmethod
+    def _head_wait(queue: QueueState, call_id: str, now: float) -> float | None:
+        """How long the first caller ahead in line has waited (None if nobody is ahead)."""
+        oldest = None
+        for level in queue.levels:
+            head = queue.head(level)
+            if (
+                head is not None
+                and head.id != call_id
+                and (oldest is None or head.enqueued_at < oldest)
+            ):
+                oldest = head.enqueued_at
+        return None if oldest is None else now - oldest
+
+    def _press_key(self, call_id: str, now: float) -> None:
+        caller = self.callers.get(call_id)
+        call = self.engine.calls.get(call_id)
+        if caller is None or call is None or call.node is None:
+            return
+        stream: StreamDoc = self.streams[caller.stream]
+        weights = stream.keys.get(call.node.id)
+        if not weights:
+            return  # no key configured for this node: the caller waits for the timeout
+        keys = list(weights)
+        total = sum(weights.values())
+        pick = self.rng.random() * total
+        for key in keys:
+            pick -= weights[key]
+            if pick <= 0:
+                break
+        self._push(now + stream.key_delay, _DIGITS, call_id, key)
+
+    def _recorded(self, command: cmd.WriteCallRecord) -> None:
+        record = command.record
+        self.collector.record(record)
+        caller = self.callers.pop(record.call_id, None)
+        if record.wrap_up_s is None and record.agent_id is not None:
+            self._wrap_started[record.call_id] = record.ended_at
+            stream = caller.stream if caller is not None else 0
+            sampler = self.wrap_up[stream]
+            queue = self.center.queues.get(record.queue_id or "")
+            if sampler is not None:
+                self._push(record.ended_at + sampler(), _WRAP_END, record.agent_id)
+            elif queue is not None and queue.wrap_up_time_limit is None:
+                self._push(record.ended_at, _WRAP_END, record.agent_id)
