@@ -215,9 +215,7 @@ class Engine(CallFlowLayer):
         if kind is TimerKind.IVR_INPUT:
             self.on_input_timeout(call)
         elif kind is TimerKind.OFFER:
-            if call.state is CallState.RINGING_AGENT:
-                for agent_id in call.offered_to:
-                    self.out.append(cmd.CancelOffer(call_id=call.id, agent_id=agent_id))
+            if call.state is CallState.RINGING_AGENT:  # end_call cancels the ringing offer
                 self.end_call(call, Result.FAILED, by="system", reason="agent_no_answer")
             else:
                 self.on_offer_timeout(call)
@@ -245,7 +243,9 @@ class Engine(CallFlowLayer):
         self.cancel_call_timers(call)
         wrap_up_pending = False
         if state is CallState.QUEUED:
-            self.leave_queue(call, abandoned=result is Result.ABANDONED_IN_QUEUE)
+            queue = self.queues.get(call.queue_id or "")
+            if queue is None or call.id in queue.waiting:  # a fallback may have taken it out
+                self.leave_queue(call, abandoned=result is Result.ABANDONED_IN_QUEUE)
         elif state in (CallState.OFFERING, CallState.RINGING_AGENT):
             for agent_id in call.offered_to:
                 self.out.append(cmd.CancelOffer(call_id=call.id, agent_id=agent_id))
@@ -355,7 +355,7 @@ class Engine(CallFlowLayer):
         if queue is None:
             raise NotFound(f"queue {queue_id} not found", details={"field": "queue_id"})
         result = estimate(queue, self.now)
-        if not queue.waiting and any(len(pool) for pool in queue.tiers):
+        if not queue.waiting and self.idle_agent_for_newcomer(queue):
             return WaitEstimate(
                 queue_id=queue_id,
                 waiting=0,

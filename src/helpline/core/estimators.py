@@ -46,12 +46,14 @@ def record_busy_time(queue: QueueState, busy_s: float) -> None:
     queue.busy_mean_s = mean + weight * (busy_s - mean)
 
 
-def record_wait(queue: QueueState, waited_s: float, abandoned: bool) -> None:
-    """A call left the line, served or abandoned, after waiting `waited_s`."""
+def record_wait(
+    queue: QueueState, waited_s: float, abandoned: bool, *, served: bool = False
+) -> None:
+    """A call left the line (served, abandoned, or fell back) after waiting `waited_s`."""
     decay = 1.0 - 1.0 / HORIZON
     queue.wait_weight = queue.wait_weight * decay + waited_s
     queue.abandon_weight = queue.abandon_weight * decay + (1.0 if abandoned else 0.0)
-    if not abandoned:
+    if served:  # LES: only a call that reached an agent
         queue.last_started_wait = waited_s
 
 

@@ -181,7 +181,7 @@ class GroupTier:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Fallback:
     kind: FallbackKind = FallbackKind.HANGUP
-    target: str | None = None  # the queue for QUEUE and CALLBACK (CALLBACK: default same queue)
+    target: str | None = None  # queue (QUEUE; CALLBACK, default same queue); VOICEMAIL: mailbox
     prompt: Prompt | None = None
 
     def __post_init__(self) -> None:
@@ -293,7 +293,7 @@ class Center:
                     tier.group in self.groups, f"{path}.groups[{index}].group", "unknown group"
                 )
             for name, fallback in (("on_full", queue.on_full), ("on_max_wait", queue.on_max_wait)):
-                if fallback.target is not None:
+                if fallback.target is not None and fallback.kind is not FallbackKind.VOICEMAIL:
                     _require(
                         fallback.target in self.queues, f"{path}.{name}.target", "unknown queue"
                     )

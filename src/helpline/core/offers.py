@@ -76,7 +76,7 @@ class OfferLayer(RouterLayer):
         call.offered_to = []
         agent.missed_in_row = 0
         if call.transfer_queue is None:
-            self.leave_queue(call, abandoned=False)
+            self.leave_queue(call, abandoned=False, served=True)
         call.transfer_queue = None
         call.agent_id = agent.id
         agent.busy_since = self.now

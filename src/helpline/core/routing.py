@@ -56,7 +56,8 @@ class QueueLayer(IvrLayer):
             and not is_callback
             and len(queue.waiting) >= config.max_size
         ):
-            self.fallback(call, queue, config.on_full, reason="queue_full")
+            # turned away: the call is in no line now (a previous stay, if any, is over)
+            self.fallback(call, queue, config.on_full, reason="queue_full", in_line=False)
             return
         now = self.now
         if call.queued_at is None:
@@ -108,11 +109,18 @@ class QueueLayer(IvrLayer):
 
     def estimate_wait(self, queue: QueueState) -> float | None:
         """QL estimate for a caller joining now: 0 when an eligible agent is idle."""
-        if not queue.waiting and any(len(pool) for pool in queue.tiers):
+        if not queue.waiting and self.idle_agent_for_newcomer(queue):
             return 0.0
         return estimate(queue, self.now).ql_s
 
-    def leave_queue(self, call: Call, *, abandoned: bool) -> None:
+    @staticmethod
+    def idle_agent_for_newcomer(queue: QueueState) -> bool:
+        """An eligible agent idles in a tier open to a caller who has not waited yet."""
+        if queue.config.get_list_agents_url:
+            return False  # the router decides who serves; nothing is known before it answers
+        return any(len(pool) and pool.after_wait_s <= 0 for pool in queue.tiers)
+
+    def leave_queue(self, call: Call, *, abandoned: bool, served: bool = False) -> None:
         """The call stops waiting in its queue: answered, abandoned, fell back or moved on."""
         queue = self.queues.get(call.queue_id) if call.queue_id else None
         self.cancel_call_timers(call, TimerKind.MAX_WAIT, TimerKind.OVERFLOW)
@@ -121,13 +129,21 @@ class QueueLayer(IvrLayer):
         if queue is None:
             return
         queue.remove(call.id)
-        record_wait(queue, waited, abandoned)
+        record_wait(queue, waited, abandoned, served=served)
         if call.router_status is RouterStatus.LISTED:
             self.unwatch(call)
 
-    def fallback(self, call: Call, queue: QueueState, fallback: Fallback, *, reason: str) -> None:
+    def fallback(
+        self,
+        call: Call,
+        queue: QueueState,
+        fallback: Fallback,
+        *,
+        reason: str,
+        in_line: bool = True,
+    ) -> None:
         """Queue full or waited too long (issue 2, point 3): go where the queue says."""
-        if call.state in (CallState.QUEUED, CallState.OFFERING):
+        if in_line and call.state in (CallState.QUEUED, CallState.OFFERING):
             self.leave_queue(call, abandoned=False)
         call.fallbacks += 1
         if call.fallbacks > self.center.settings.max_fallbacks:
