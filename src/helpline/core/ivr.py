@@ -68,10 +68,13 @@ class IvrLayer(EngineBase):
             self._arm_input_timer(call, call.node)
 
     def on_digits(self, call: Call, digits: str) -> None:
-        node = call.node
-        if call.state is not CallState.IVR or node is None:
-            return  # keys outside the IVR carry no meaning for routing
-        key = digits[0]
+        """Each key in turn: keys typed ahead carry on into the node the first one leads to."""
+        for key in digits:
+            if call.state is not CallState.IVR or call.node is None:
+                return  # keys outside the IVR carry no meaning for routing
+            self._on_key(call, call.node, key)
+
+    def _on_key(self, call: Call, node: IvrNode, key: str) -> None:
         call.keys.append(key)
         self.cancel_call_timers(call, TimerKind.IVR_INPUT)
         action = node.keys.get(key)
