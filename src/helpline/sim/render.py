@@ -46,7 +46,9 @@ def print_results(result: dict[str, Any], console: Console | None = None) -> Non
         "p90 wait s",
         "max wait s",
     ):
-        table.add_column(column, justify="left" if column == "queue" else "right")
+        table.add_column(  # the queue id is never cut short, even in 80 columns
+            column, justify="left" if column == "queue" else "right", no_wrap=column == "queue"
+        )
     for queue_id, entry in result["queues"].items():
         table.add_row(
             queue_id,
@@ -96,7 +98,9 @@ def print_results(result: dict[str, Any], console: Console | None = None) -> Non
 
     ewt = Table(title="Estimated wait accuracy (RASE: mean squared error / squared mean wait)")
     for column in ("queue", "delayed callers", "QL", "HOL", "LES"):
-        ewt.add_column(column, justify="left" if column == "queue" else "right")
+        ewt.add_column(
+            column, justify="left" if column == "queue" else "right", no_wrap=column == "queue"
+        )
     for queue_id, entry in result["queues"].items():
         rase = entry["ewt_rase"]
         ewt.add_row(

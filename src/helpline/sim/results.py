@@ -97,6 +97,8 @@ def erlang_prediction(
 ) -> tuple[QueueMetrics | None, str]:
     """The Erlang C/A figures for this queue, or None and why they do not apply."""
     streams = [s for s in traffic.streams if _stream_queue(center, s.to) == queue_id]
+    if not streams and any(_stream_queue(center, s.to) is None for s in traffic.streams):
+        return None, "fed through the IVR: not a Poisson stream of its own"
     if len(streams) != 1:
         return None, "needs exactly one stream into the queue"
     stream = streams[0]

@@ -166,6 +166,8 @@ class Replication:
             self._loop(horizon, progress)
         except KeyboardInterrupt:
             self.interrupted = True
+            if self.collector.horizon is None or self.now < self.collector.horizon:
+                self.collector.horizon = self.now  # the figures cover the time that ran
         if self.collector.horizon is None:
             self.collector.horizon = self.now
         return self.collector

@@ -95,7 +95,7 @@ class QueueStats:
     abandoned: int = 0
     other: int = 0  # ended otherwise: fallbacks, failures
     within: int = 0  # answered within the service level threshold
-    waited: int = 0  # answered or abandoned after a wait > 0
+    waited: int = 0  # found no free agent on joining the queue
     wait_answered_sum: float = 0.0
     wait_all_sum: float = 0.0
     max_wait: float = 0.0
@@ -162,7 +162,9 @@ class Collector:
             stats.waits.add(wait)
         else:
             stats.other += 1
-        if wait > 1e-9:
+        # P(wait): no agent was free when the caller joined (ring time alone is not a wait)
+        joined = record.queued_at if record.queued_at is not None else record.created_at
+        if record.offered_at is None or record.offered_at - joined > 1e-9:
             stats.waited += 1
         if record.agent_id is not None:
             self._busy_legs(record)
