@@ -165,6 +165,8 @@ class EngineBase:
 
     def cancel_call_timers(self, call: Call, *kinds: TimerKind) -> None:
         """Cancel the call's live timers of these kinds (all of them if no kind is given)."""
+        if not call.timers:
+            return
         keep: list[Timer] = []
         for timer in call.timers:
             if kinds and timer.kind not in kinds:
@@ -181,7 +183,7 @@ class EngineBase:
     # -- state machines ------------------------------------------------------------------------
 
     def set_call_state(self, call: Call, state: CallState) -> None:
-        call.state = advance(CALL_TRANSITIONS, call.state, state, f"call {call.id}")
+        call.state = advance(CALL_TRANSITIONS, call.state, state, "call", call.id)
         if self.options.publish_states:
             self.out.append(
                 cmd.CallStateChanged(
@@ -194,7 +196,7 @@ class EngineBase:
             )
 
     def set_activity(self, agent: AgentState, activity: AgentActivity) -> None:
-        agent.activity = advance(AGENT_TRANSITIONS, agent.activity, activity, f"agent {agent.id}")
+        agent.activity = advance(AGENT_TRANSITIONS, agent.activity, activity, "agent", agent.id)
         agent.status_since = self.now
         self._agent_changed(agent)
 

@@ -63,36 +63,26 @@ class Engine(CallFlowLayer):
         self.dirty.clear()
         self._handlers: dict[type, Callable[[Any], None]] = {
             ev.CallArrived: self._call_arrived,
-            ev.PromptEnded: lambda e: self._with_call(e.call_id, self.on_prompt_ended),
-            ev.DigitsPressed: lambda e: self._with_call(
-                e.call_id, lambda c: self.on_digits(c, e.digits)
-            ),
+            ev.PromptEnded: self._prompt_ended,
+            ev.DigitsPressed: self._digits_pressed,
             ev.CallHungUp: self._call_hung_up,
-            ev.AgentStatusSet: lambda e: self.on_status_set(
-                self._agent(e.agent_id), e.manual_status, e.reason
-            ),
-            ev.AgentPresenceChanged: lambda e: self.on_presence(self._agent(e.agent_id), e.online),
-            ev.AgentReachChanged: lambda e: self.on_reach(
-                self._agent(e.agent_id), e.phone_number, e.routing_type
-            ),
+            ev.AgentStatusSet: self._agent_status_set,
+            ev.AgentPresenceChanged: self._agent_presence_changed,
+            ev.AgentReachChanged: self._agent_reach_changed,
             ev.OfferAnswered: self._offer_answered,
             ev.OfferRejected: self._offer_rejected,
             ev.TimerFired: self._timer_fired,
-            ev.WrapUpEnded: lambda e: self.end_wrap_up(
-                self._agent(e.agent_id), e.disposition, e.notes
-            ),
-            ev.RouterReplied: lambda e: self.on_router_reply(e.request_id, e.body),
-            ev.RouterFailed: lambda e: self.router_gave_up(e.request_id, e.reason),
-            ev.CalloutRequested: lambda e: self.start_callout(self._new_id(e)),
-            ev.CallbackRequested: lambda e: self.start_callback(self._new_id(e)),
-            ev.CustomerAnswered: lambda e: self._with_call(e.call_id, self.on_customer_answered),
-            ev.CustomerDialFailed: lambda e: self._with_call(
-                e.call_id, lambda c: self.on_customer_failed(c, e.reason)
-            ),
-            ev.HoldRequested: lambda e: self.hold(self._call(e.call_id), True),
-            ev.ResumeRequested: lambda e: self.hold(self._call(e.call_id), False),
-            ev.TransferRequested: lambda e: self.transfer(self._call(e.call_id), e),
-            ev.CenterReplaced: lambda e: self.reconfigure(e.center),
+            ev.WrapUpEnded: self._wrap_up_ended,
+            ev.RouterReplied: self._router_replied,
+            ev.RouterFailed: self._router_failed,
+            ev.CalloutRequested: self._callout_requested,
+            ev.CallbackRequested: self._callback_requested,
+            ev.CustomerAnswered: self._customer_answered,
+            ev.CustomerDialFailed: self._customer_dial_failed,
+            ev.HoldRequested: self._hold_requested,
+            ev.ResumeRequested: self._resume_requested,
+            ev.TransferRequested: self._transfer_requested,
+            ev.CenterReplaced: self._center_replaced,
         }
 
     def handle(self, event: ev.Event, now: float) -> list[cmd.Command]:
@@ -126,17 +116,68 @@ class Engine(CallFlowLayer):
             raise NotFound(f"call {call_id} not found", details={"field": "call_id"})
         return call
 
-    def _with_call(self, call_id: str, action: Callable[[Call], None]) -> None:
-        call = self.calls.get(call_id)
-        if call is not None:  # telephony events for a call already gone are late: ignore
-            action(call)
-
     def _new_id(self, event: _NewCall) -> _NewCall:
         if event.call_id in self.calls:
             raise Conflict(f"call {event.call_id} already exists", details={"field": "call_id"})
         return event
 
     # -- handlers ------------------------------------------------------------------------------
+
+    def _prompt_ended(self, event: ev.PromptEnded) -> None:
+        call = self.calls.get(event.call_id)
+        if call is not None:  # telephony events for a call already gone are late: ignore
+            self.on_prompt_ended(call)
+
+    def _digits_pressed(self, event: ev.DigitsPressed) -> None:
+        call = self.calls.get(event.call_id)
+        if call is not None:
+            self.on_digits(call, event.digits)
+
+    def _agent_status_set(self, event: ev.AgentStatusSet) -> None:
+        self.on_status_set(self._agent(event.agent_id), event.manual_status, event.reason)
+
+    def _agent_presence_changed(self, event: ev.AgentPresenceChanged) -> None:
+        self.on_presence(self._agent(event.agent_id), event.online)
+
+    def _agent_reach_changed(self, event: ev.AgentReachChanged) -> None:
+        self.on_reach(self._agent(event.agent_id), event.phone_number, event.routing_type)
+
+    def _wrap_up_ended(self, event: ev.WrapUpEnded) -> None:
+        self.end_wrap_up(self._agent(event.agent_id), event.disposition, event.notes)
+
+    def _router_replied(self, event: ev.RouterReplied) -> None:
+        self.on_router_reply(event.request_id, event.body)
+
+    def _router_failed(self, event: ev.RouterFailed) -> None:
+        self.router_gave_up(event.request_id, event.reason)
+
+    def _callout_requested(self, event: ev.CalloutRequested) -> None:
+        self.start_callout(self._new_id(event))
+
+    def _callback_requested(self, event: ev.CallbackRequested) -> None:
+        self.start_callback(self._new_id(event))
+
+    def _customer_answered(self, event: ev.CustomerAnswered) -> None:
+        call = self.calls.get(event.call_id)
+        if call is not None:
+            self.on_customer_answered(call)
+
+    def _customer_dial_failed(self, event: ev.CustomerDialFailed) -> None:
+        call = self.calls.get(event.call_id)
+        if call is not None:
+            self.on_customer_failed(call, event.reason)
+
+    def _hold_requested(self, event: ev.HoldRequested) -> None:
+        self.hold(self._call(event.call_id), True)
+
+    def _resume_requested(self, event: ev.ResumeRequested) -> None:
+        self.hold(self._call(event.call_id), False)
+
+    def _transfer_requested(self, event: ev.TransferRequested) -> None:
+        self.transfer(self._call(event.call_id), event)
+
+    def _center_replaced(self, event: ev.CenterReplaced) -> None:
+        self.reconfigure(event.center)
 
     def _call_arrived(self, event: ev.CallArrived) -> None:
         if event.call_id in self.calls:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 
 from helpline.core.agents import AgentState
 from helpline.core.model import Strategy
@@ -127,14 +127,14 @@ class Pool:
         self._heap = [entry for entry in self._heap if live.get(entry[3]) == entry[2]]
         heapq.heapify(self._heap)
 
-    def pick(self, exclude: Iterable[str], rng: random.Random) -> list[str]:
+    def pick(self, exclude: Collection[str], rng: random.Random) -> list[str]:
         """The agent(s) the strategy chooses, skipping `exclude`; empty if none is eligible.
 
         Costs O(log n) plus the excluded agents met on the way (a call's missed agents: few).
         """
         if not self.eligible:
             return []
-        skip = set(exclude)
+        skip = exclude
         strategy = self.strategy
         if strategy is Strategy.RING_ALL:
             return [agent_id for agent_id in self.eligible if agent_id not in skip]
@@ -142,7 +142,7 @@ class Pool:
             return self._pick_random(skip, rng)
         return self._pick_heap(skip)
 
-    def _pick_random(self, skip: set[str], rng: random.Random) -> list[str]:
+    def _pick_random(self, skip: Collection[str], rng: random.Random) -> list[str]:
         eligible = self.eligible
         for _ in range(_RANDOM_TRIES):
             agent_id = eligible[rng.randrange(len(eligible))]
@@ -151,7 +151,7 @@ class Pool:
         rest = [agent_id for agent_id in eligible if agent_id not in skip]
         return [rest[rng.randrange(len(rest))]] if rest else []
 
-    def _pick_heap(self, skip: set[str]) -> list[str]:
+    def _pick_heap(self, skip: Collection[str]) -> list[str]:
         heap = self._heap
         stamps = self._stamps
         popped: list[tuple[float, float, int, str]] = []

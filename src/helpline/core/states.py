@@ -85,9 +85,10 @@ AGENT_TRANSITIONS: dict[AgentActivity, frozenset[AgentActivity]] = {
 S = TypeVar("S", CallState, AgentActivity)
 
 
-def advance(table: dict[S, frozenset[S]], current: S, new: S, what: str) -> S:
+def advance(table: dict[S, frozenset[S]], current: S, new: S, kind: str, subject: str) -> S:
     """Return `new` if the table allows `current -> new`, else raise (state unchanged)."""
     if new not in table[current]:
+        what = f"{kind} {subject}"  # built only here: this runs on every state change
         raise IllegalTransition(
             f"{what}: {current.value} -> {new.value} is not allowed",
             details={"from": current.value, "to": new.value, "subject": what},

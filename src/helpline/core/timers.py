@@ -8,8 +8,8 @@ the engine ignores any timer it no longer holds, so cancelling is only an optimi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class TimerKind(StrEnum):
@@ -21,9 +21,12 @@ class TimerKind(StrEnum):
     ROUTER = "router"  # the external router did not answer in time
 
 
-@dataclass(frozen=True, slots=True)
-class Timer:
-    """Names one timer: what it is for, whose it is (a call, an agent, a request), a serial."""
+class Timer(NamedTuple):
+    """Names one timer: what it is for, whose it is (a call, an agent, a request), a serial.
+
+    A NamedTuple rather than a frozen dataclass: timers live in sets and are hashed on every
+    start, cancel and fire, and a tuple hashes in C.
+    """
 
     kind: TimerKind
     subject: str
