@@ -1,5 +1,9 @@
 """The `helpline` command: the composition root, the one place that wires everything together.
 
+helpline serve --demo                      # the embedded defaults, a demo tenant
+helpline serve --host 0.0.0.0 --port 8080 --database postgresql+asyncpg://...
+helpline tenant create "Acme" --json
+helpline key create TENANT_ID --json
 helpline simulate center.yaml traffic.yaml [--json] [--report report.html]
 helpline simulate center.yaml traffic.yaml --find-staffing "service_level>=0.8"
 helpline config check center.yaml
@@ -8,6 +12,8 @@ helpline config check center.yaml
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib.resources
 import json
 import math
 import sys
@@ -15,14 +21,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
-from helpline.config import center_document, load_center
-from helpline.core.errors import ConfigError
+from helpline.api.app import create_app
+from helpline.config import center_document, load_center, parse_center
+from helpline.core.errors import HelplineError
+from helpline.settings import Settings
 from helpline.sim.render import print_results, print_staffing
 from helpline.sim.report import render_report
 from helpline.sim.simulate import find_staffing, load_traffic, parse_target, simulate
+from helpline.store import Store
+
+DEMO_TENANT = "demo"
 
 _SIMULATE_HELP = """\
 Run the center's own configuration, with a traffic forecast, through the real routing engine on a
@@ -150,12 +163,164 @@ def _config_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("host", "port", "database"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides["database_url" if name == "database" else name] = value
+    return Settings(**overrides)
+
+
+def demo_document() -> dict[str, Any]:
+    """The demo center of seed 000 section 1, shipped inside the package."""
+    text = importlib.resources.files("helpline.demo").joinpath("center.yaml").read_text("utf-8")
+    document: dict[str, Any] = yaml.safe_load(text)
+    return document
+
+
+async def seed_demo(settings: Settings) -> dict[str, str]:
+    """Make sure the demo tenant exists with the demo center; a fresh API key each start."""
+    store = await Store.open(settings.database_url)
+    try:
+        if await store.tenants.get_tenant(DEMO_TENANT) is None:
+            await store.tenants.create_tenant("Demo call center", tenant_id=DEMO_TENANT)
+        if await store.configs.get_config(DEMO_TENANT) is None:
+            document = center_document(parse_center(demo_document()), name="Demo call center")
+            await store.configs.put_config(DEMO_TENANT, document)
+        key = await store.tenants.create_api_key(DEMO_TENANT, "demo (helpline serve --demo)")
+        token = await store.tenants.create_app_token(DEMO_TENANT, "demo agents")
+    finally:
+        await store.close()
+    return {
+        "tenant_id": DEMO_TENANT,
+        "key_id": key.key_id,
+        "secret": key.secret,
+        "app_token": token.token,
+    }
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    console = Console()
+    if args.demo:
+        demo = asyncio.run(seed_demo(settings))
+        base = settings.base_url()
+        console.print(f"""[bold]Helpline demo[/bold] (database: {settings.database_url})
+
+  API docs     {base}/docs
+  OpenAPI      {base}/openapi.json
+  Tenant       {demo["tenant_id"]}
+  API key      {demo["key_id"]}
+  API secret   {demo["secret"]}
+  App token    {demo["app_token"]}   (agents log in with e-mail + this: POST /v1/auth/login)
+
+Try it (the agent alice answers on a sandbox device; a caller presses 1, then 1 for sales):
+  curl -u {demo["key_id"]}:{demo["secret"]} -X PUT {base}/v1/sandbox/devices/alice \
+       -H 'content-type: application/json' -d '{{"answer_delay_s": 1}}'
+  curl -u {demo["key_id"]}:{demo["secret"]} -X POST {base}/v1/sandbox/calls \
+       -H 'content-type: application/json' -d '{{"to": "+18005550100"}}'
+  curl -u {demo["key_id"]}:{demo["secret"]} -X POST {base}/v1/sandbox/calls/CALL_ID/keys \
+       -H 'content-type: application/json' -d '{{"digits": "11"}}'
+  curl -u {demo["key_id"]}:{demo["secret"]} {base}/v1/call-records
+""")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info" if args.verbose else "warning",
+    )
+    return 0
+
+
+async def _create_tenant(settings: Settings, name: str, tenant_id: str | None) -> dict[str, str]:
+    store = await Store.open(settings.database_url)
+    try:
+        tenant = await store.tenants.create_tenant(name, tenant_id=tenant_id)
+        key = await store.tenants.create_api_key(tenant.id, "created with the tenant")
+    finally:
+        await store.close()
+    return {"tenant_id": tenant.id, "name": tenant.name, "key_id": key.key_id, "secret": key.secret}
+
+
+async def _create_key(settings: Settings, tenant_id: str, label: str) -> dict[str, str]:
+    store = await Store.open(settings.database_url)
+    try:
+        key = await store.tenants.create_api_key(tenant_id, label)
+    finally:
+        await store.close()
+    return {"tenant_id": tenant_id, "key_id": key.key_id, "secret": key.secret}
+
+
+def _print_credentials(found: dict[str, str], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(found))
+        return
+    for name, value in found.items():
+        print(f"{name:10s} {value}")
+    print("The secret is shown only now: keep it. Use it with HTTP Basic (key_id:secret).")
+
+
+def _tenant_create(args: argparse.Namespace) -> int:
+    found = asyncio.run(_create_tenant(_settings(args), args.name, args.id))
+    _print_credentials(found, args.json)
+    return 0
+
+
+def _key_create(args: argparse.Namespace) -> int:
+    found = asyncio.run(_create_key(_settings(args), args.tenant, args.label))
+    _print_credentials(found, args.json)
+    return 0
+
+
+def _database_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="SQLAlchemy URL (default: $HELPLINE_DATABASE_URL or sqlite+aiosqlite:///./helpline.db)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="helpline",
         description="Helpline: an open-source, self-hosted programmable contact center.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the contact center: REST API, sandbox carrier, webhooks",
+        description="Run Helpline as a service. With --demo, a demo tenant (the sample flow of "
+        "seed 000 section 1: a two-language IVR, three queues, three groups) is created on the "
+        "embedded SQLite database and its credentials printed.",
+    )
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    _database_option(serve)
+    serve.add_argument("--demo", action="store_true", help="seed and print a demo tenant")
+    serve.add_argument("--verbose", action="store_true", help="log every request")
+    serve.set_defaults(run=_serve)
+
+    tenant = commands.add_parser("tenant", help="manage tenants")
+    tenant_commands = tenant.add_subparsers(dest="tenant_command", required=True)
+    tenant_create = tenant_commands.add_parser(
+        "create", help="create a tenant and its first API key"
+    )
+    tenant_create.add_argument("name")
+    tenant_create.add_argument("--id", help="choose the tenant id (default: generated)")
+    tenant_create.add_argument("--json", action="store_true", help="print JSON for scripts")
+    _database_option(tenant_create)
+    tenant_create.set_defaults(run=_tenant_create)
+
+    key = commands.add_parser("key", help="manage API keys")
+    key_commands = key.add_subparsers(dest="key_command", required=True)
+    key_create = key_commands.add_parser("create", help="create an API key for a tenant")
+    key_create.add_argument("tenant", help="the tenant id")
+    key_create.add_argument("--label", default="", help="what the key is for")
+    key_create.add_argument("--json", action="store_true", help="print JSON for scripts")
+    _database_option(key_create)
+    key_create.set_defaults(run=_key_create)
 
     sim = commands.add_parser(
         "simulate",
@@ -193,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         status: int = args.run(args)
-    except ConfigError as error:
+    except BrokenPipeError:
+        return 0
+    except HelplineError as error:
         Console(stderr=True).print(f"[red]error:[/red] {error.message}")
         for extra in error.details.get("errors", [])[1:]:
             Console(stderr=True).print(f"[red]error:[/red] {extra['path']}: {extra['message']}")

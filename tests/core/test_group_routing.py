@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import Harness, cancelled_offers, center, connect, of_type, offered_agents
+from engine_harness import Harness, cancelled_offers, center, connect, of_type, offered_agents
 
 from helpline.core import commands as cmd
 from helpline.core.events import AgentReachChanged

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import pytest
-from conftest import CALLER, Harness, center, of_type, offered_agents
+from engine_harness import CALLER, Harness, center, of_type, offered_agents
 
 from helpline.core import commands as cmd
 from helpline.core.events import DigitsPressed, Party, PromptEnded

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import (
+from engine_harness import (
     NUMBER,
     Harness,
     cancelled_offers,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from conftest import Harness, cancelled_offers, center, connect, of_type, offered_agents
+from engine_harness import Harness, cancelled_offers, center, connect, of_type, offered_agents
 
 from helpline.core import commands as cmd
 from helpline.core.model import Agent, GroupTier, Queue, Strategy

@@ -386,6 +386,17 @@ class Engine(CallFlowLayer):
         for call in list(self.calls.values()):
             if call.state is CallState.IVR and call.ivr_tree not in center.ivr_trees:
                 self.end_call(call, Result.FAILED, by="system", reason="ivr_removed")
+            elif (
+                call.state in (CallState.QUEUED, CallState.OFFERING)
+                and call.transfer_queue is None
+                and call.queue_id in self.queues
+            ):
+                # the tiers' `after_wait_s` may have changed: re-arm the overflow timers
+                self.cancel_call_timers(call, TimerKind.OVERFLOW)
+                for pool in self.queues[call.queue_id].tiers:
+                    opens = call.position_time + pool.after_wait_s
+                    if pool.after_wait_s > 0 and opens > self.now:
+                        self.call_timer(call, TimerKind.OVERFLOW, opens)
         self.dirty.update(self.queues)
 
     # -- queries (read-only) -------------------------------------------------------------------

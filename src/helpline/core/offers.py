@@ -11,8 +11,8 @@ After a call, an agent of a queue with `agent_wrap_up_after_calls` gets no offer
 from __future__ import annotations
 
 from helpline.core import commands as cmd
-from helpline.core.agents import AgentState
-from helpline.core.calls import Call, QueueState
+from helpline.core.agents import AgentState, reach_reason
+from helpline.core.calls import Call, QueueState, RouterStatus
 from helpline.core.errors import Conflict
 from helpline.core.estimators import record_busy_time
 from helpline.core.model import AVAILABLE, RecordingMode, RoutingType
@@ -207,6 +207,15 @@ class OfferLayer(RouterLayer):
         agent.activity = AgentActivity.IDLE  # probe eligibility as if free
         reason = agent.ineligibility()
         agent.activity = AgentActivity.RESERVED
+        if reason in ("offline", "no_phone") and call.router_status is RouterStatus.LISTED:
+            # rung the way the external router listed the agent (seed 000 Step 5b)
+            phone = agent.phone_number
+            if call.transfer_queue is None and any(
+                reach_reason(agent.online, e.phone_number or phone, e.routing_type) is None
+                for e in call.router_agents
+                if e.agent_id == agent.id
+            ):
+                reason = None
         if reason is not None:
             self.out.append(cmd.CancelOffer(call_id=call.id, agent_id=agent.id))
             self.drop_offer(call, agent, counted=False)

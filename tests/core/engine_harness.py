@@ -14,8 +14,9 @@ records. `center(...)` builds a small, valid center in one line.
     h.hangup("c1", at=60.0)
     assert h.record("c1").result is Result.ANSWERED
 
-Test modules import from here: `from conftest import Harness, center, ...` (the tests have no
-packages; pytest puts this directory on `sys.path`).
+Test modules import from here: `from engine_harness import Harness, center, ...` (the tests
+have no packages; pytest puts this directory on `sys.path`; a uniquely named module, since
+every test directory's `conftest` would shadow the others').
 """
 
 from __future__ import annotations

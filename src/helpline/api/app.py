@@ -1,0 +1,102 @@
+"""The FastAPI application: `create_app(settings)`.
+
+On start it opens the store (running migrations), restores every tenant (calls left live by
+a crash are closed with reason `system_restart`), starts each tenant's engine and the webhook
+deliverer; on stop it stops them in the reverse order.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from helpline.api import calls, center, errors, events, records, sandbox, tenants, webhooks
+from helpline.api.state import AppState
+from helpline.bus import LocalBus
+from helpline.runtime.hub import Hub
+from helpline.settings import Settings
+from helpline.store import Store
+from helpline.telephony.virtual import VirtualCarrier
+from helpline.webhooks.deliverer import Deliverer
+from helpline.webhooks.publisher import WebhookOutbox
+
+log = logging.getLogger("helpline")
+
+DESCRIPTION = """\
+Helpline: an open-source, self-hosted programmable contact center.
+
+Authenticate with HTTP Basic using a tenant API key id and secret (`helpline key create`),
+or with a Bearer agent token. Errors answer `{"error": {"code", "message", "details"}}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = await Store.open(settings.database_url)
+        bus = LocalBus()
+        carrier = VirtualCarrier()
+        deliverer = Deliverer(store, settings)
+        outbox = WebhookOutbox(store, deliverer=deliverer)
+        hub = Hub(telephony=carrier, records=store.records, outbox=outbox, bus=bus)
+        jwt_secret = settings.jwt_secret or secrets.token_urlsafe(32)
+        app.state.helpline = AppState(
+            settings=settings,
+            store=store,
+            hub=hub,
+            carrier=carrier,
+            bus=bus,
+            jwt_secret=jwt_secret,
+        )
+        for tenant in await store.tenants.list_tenants():
+            closed = await store.records.close_live_calls(tenant.id, hub.clock())
+            if closed:
+                log.warning(
+                    "tenant %s: closed %d calls left live by a restart", tenant.id, len(closed)
+                )
+            found = await store.configs.get_config(tenant.id)
+            hub.start_tenant(tenant.id, dict(found.document) if found else None)
+        deliverer.start()
+        try:
+            yield
+        finally:
+            await deliverer.stop()
+            await hub.stop()
+            carrier.close()
+            await store.close()
+
+    app = FastAPI(
+        title="Helpline",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for router in (
+        center.config_router,
+        center.numbers_router,
+        center.ivr_router,
+        center.queues_router,
+        center.groups_router,
+        center.members_router,
+        center.agents_router,
+        calls.router,
+        records.router,
+        sandbox.router,
+        tenants.router,
+        events.router,
+        webhooks.router,
+    ):
+        app.include_router(router)
+
+    @app.get("/health", tags=["health"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

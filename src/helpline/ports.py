@@ -1,0 +1,102 @@
+"""The ports: what the runtime needs from the outside world, as Protocols.
+
+Every port has a real in-process implementation (ARCHITECTURE.md, style point 6): the virtual
+carrier for `Telephony`, the SQL store for `RecordSink` and `Outbox`, `helpline.bus.LocalBus`
+for `Bus`. The runtime depends only on these Protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from helpline.core import commands as cmd
+from helpline.core.events import Event
+from helpline.core.records import CallRecord
+
+# the engine commands a telephony adapter carries out
+TelephonyCommand = (
+    cmd.PlayPrompt
+    | cmd.PlayQueueAudio
+    | cmd.SetHold
+    | cmd.OfferCall
+    | cmd.CancelOffer
+    | cmd.Bridge
+    | cmd.DialCustomer
+    | cmd.DialExternal
+    | cmd.StartVoicemail
+    | cmd.Hangup
+)
+TELEPHONY_COMMANDS: tuple[type, ...] = (
+    cmd.PlayPrompt,
+    cmd.PlayQueueAudio,
+    cmd.SetHold,
+    cmd.OfferCall,
+    cmd.CancelOffer,
+    cmd.Bridge,
+    cmd.DialCustomer,
+    cmd.DialExternal,
+    cmd.StartVoicemail,
+    cmd.Hangup,
+)
+
+# how adapters report what happened: (tenant id, event) into that tenant's runtime
+PostEvent = Callable[[str, Event], None]
+
+
+class Telephony(Protocol):
+    """Carries out call commands; reports outcomes back through the `PostEvent` it was given."""
+
+    def attach(self, post: PostEvent) -> None: ...
+
+    async def execute(self, tenant_id: str, command: TelephonyCommand) -> None: ...
+
+
+class RecordSink(Protocol):
+    """Durable call state: live calls (for restart safety) and the one record per call."""
+
+    async def call_started(
+        self, tenant_id: str, call_id: str, at: float, data: Mapping[str, Any] | None = None
+    ) -> None: ...
+
+    async def update_live_call(
+        self, tenant_id: str, call_id: str, data: Mapping[str, Any]
+    ) -> bool: ...
+
+    async def write_record(self, tenant_id: str, record: CallRecord) -> None: ...
+
+    async def amend_record(
+        self,
+        tenant_id: str,
+        call_id: str,
+        wrap_up_s: float | None,
+        disposition: str | None,
+        notes: str | None,
+    ) -> None: ...
+
+
+class Outbox(Protocol):
+    """Durable outgoing HTTP: webhooks, per-call `hangup_url` posts, IVR notifications."""
+
+    async def publish_event(self, tenant_id: str, event_type: str, data: Mapping[str, Any]) -> None:
+        """A webhook event for every subscription of the tenant whose filter takes it."""
+        ...
+
+    async def send(
+        self,
+        tenant_id: str,
+        *,
+        kind: str,
+        url: str,
+        method: str,
+        params: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | None = None,
+    ) -> None:
+        """One HTTP request to a URL the tenant gave (seed 002 notifications, hangup_url)."""
+        ...
+
+
+class Bus(Protocol):
+    """Live events for websockets, per tenant (in-process now; Redis or NATS across nodes)."""
+
+    def publish(self, tenant_id: str, message: Mapping[str, Any]) -> None: ...

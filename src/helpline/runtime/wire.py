@@ -1,0 +1,46 @@
+"""Plain-data forms of engine facts: for websockets, webhooks, the API and the store."""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import Enum
+from typing import Any
+
+from helpline.core import commands as cmd
+from helpline.core.records import CallRecord
+
+
+def plain(value: Any) -> Any:
+    """Dataclasses, enums, tuples and mappings, recursively, as JSON-ready data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def record_dict(record: CallRecord) -> dict[str, Any]:
+    data: dict[str, Any] = plain(record)
+    return data
+
+
+def state_message(
+    tenant_id: str, change: cmd.CallStateChanged | cmd.AgentStateChanged
+) -> dict[str, Any]:
+    """The message live views receive: `{"type", "tenant_id", "at", "data"}`."""
+    kind = (
+        "call.state_changed" if isinstance(change, cmd.CallStateChanged) else "agent.state_changed"
+    )
+    data = plain(change)
+    return {"type": kind, "tenant_id": tenant_id, "at": data.pop("at"), "data": data}
+
+
+def offer_message(tenant_id: str, offer: cmd.OfferCall, at: float) -> dict[str, Any]:
+    """An agent's phone rings: what a softphone shows (seed 002 `IncomingCall`)."""
+    data = plain(offer)
+    data["offered_to"] = [offer.agent_id]
+    return {"type": "call.offered", "tenant_id": tenant_id, "at": at, "data": data}

@@ -1,0 +1,213 @@
+"""Call records and live calls (issue 4, points 7 and 11).
+
+A call is stored as live when it starts; its record is written when it ends, and the live row
+is deleted in the same transaction. After a crash, `close_live_calls` turns what is still live
+into `system_restart` records. Writing a record is idempotent on (tenant, call id), so a replay
+after a restart neither fails nor duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpline.core.records import CallRecord
+from helpline.store.base import (
+    Clock,
+    Page,
+    SessionScope,
+    clamp_limit,
+    decode_cursor,
+    encode_cursor,
+    rowcount,
+)
+from helpline.store.models import CallRecordRow, LiveCall
+from helpline.store.serialize import live_call_record, record_values
+
+_CURSOR = "rec"
+
+
+class RecordsRepository:
+    """Call records and live calls of every tenant; each method takes the tenant it reads.
+
+    It satisfies `helpline.ports.RecordSink` (`call_started`, `write_record`, `amend_record`).
+    """
+
+    def __init__(self, scope: SessionScope, clock: Clock) -> None:
+        self._scope = scope
+        self._clock = clock
+
+    # -- live calls --------------------------------------------------------------------------
+
+    async def call_started(
+        self,
+        tenant_id: str,
+        call_id: str,
+        at: float,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Store a call as live (idempotent: a second start of the same call changes nothing).
+
+        `data` is what a restart should know of the call (see `serialize.live_call_record`).
+        """
+        values = {
+            "tenant_id": tenant_id,
+            "call_id": call_id,
+            "started_at": at,
+            "data": dict(data or {}),
+        }
+        stmt = self._scope.insert(LiveCall).values(values)
+        async with self._scope.begin() as s:
+            await s.execute(stmt.on_conflict_do_nothing(index_elements=["tenant_id", "call_id"]))
+
+    async def update_live_call(self, tenant_id: str, call_id: str, data: Mapping[str, Any]) -> bool:
+        """Replace what is known of a live call; False when it is not live."""
+        stmt = (
+            update(LiveCall)
+            .where(LiveCall.tenant_id == tenant_id, LiveCall.call_id == call_id)
+            .values(data=dict(data))
+            .execution_options(synchronize_session=False)
+        )
+        async with self._scope.begin() as s:
+            result = await s.execute(stmt)
+        return bool(rowcount(result))
+
+    async def get_live_call(self, tenant_id: str, call_id: str) -> LiveCall | None:
+        async with self._scope.begin() as s:
+            return await s.get(LiveCall, (tenant_id, call_id), populate_existing=True)
+
+    async def list_live_calls(self, tenant_id: str) -> list[LiveCall]:
+        stmt = (
+            select(LiveCall)
+            .where(LiveCall.tenant_id == tenant_id)
+            .order_by(LiveCall.started_at, LiveCall.call_id)
+        )
+        async with self._scope.begin() as s:
+            return list((await s.scalars(stmt)).all())
+
+    async def close_live_calls(self, tenant_id: str, now: float) -> list[CallRecord]:
+        """On start after a stop: every call still live becomes a record (issue 4, point 11).
+
+        Result `failed`, end reason `system_restart`, disconnected by `system`, ended at `now`.
+        Returns the records written, oldest first, so the caller can publish them (in the same
+        transaction when it runs this in a `UnitOfWork`).
+        """
+        written: list[CallRecord] = []
+        async with self._scope.begin() as s:
+            stmt = (
+                select(LiveCall)
+                .where(LiveCall.tenant_id == tenant_id)
+                .order_by(LiveCall.started_at, LiveCall.call_id)
+            )
+            for live in (await s.scalars(stmt)).all():
+                record = live_call_record(live, now)
+                # its live row goes with the write, by call id; a call whose record somehow
+                # exists already keeps that record and is not reported again
+                if await self._insert_record(s, tenant_id, record):
+                    written.append(record)
+        return written
+
+    # -- records -----------------------------------------------------------------------------
+
+    async def write_record(self, tenant_id: str, record: CallRecord) -> None:
+        """Store the call's one record and drop its live row, in one transaction.
+
+        Idempotent: when the record is already there (a replay after a restart), the stored one
+        is kept as it is (with any wrap-up amendment) and nothing fails.
+        """
+        async with self._scope.begin() as s:
+            await self._insert_record(s, tenant_id, record)
+
+    async def _insert_record(self, s: AsyncSession, tenant_id: str, record: CallRecord) -> bool:
+        """Insert unless there; drop the live row either way. True when inserted."""
+        stmt = self._scope.insert(CallRecordRow).values(record_values(tenant_id, record))
+        result = await s.execute(
+            stmt.on_conflict_do_nothing(index_elements=["tenant_id", "call_id"])
+        )
+        await s.execute(
+            delete(LiveCall)
+            .where(LiveCall.tenant_id == tenant_id, LiveCall.call_id == record.call_id)
+            .execution_options(synchronize_session=False)
+        )
+        return rowcount(result) > 0
+
+    async def amend_record(
+        self,
+        tenant_id: str,
+        call_id: str,
+        wrap_up_s: float | None,
+        disposition: str | None,
+        notes: str | None,
+    ) -> None:
+        """Add what wrap-up gave to a record. None leaves a field as it is; no record, no-op."""
+        values: dict[str, Any] = {}
+        if wrap_up_s is not None:
+            values["wrap_up_s"] = wrap_up_s
+        if disposition is not None:
+            values["disposition"] = disposition
+        if notes is not None:
+            values["notes"] = notes
+        if not values:
+            return
+        stmt = (
+            update(CallRecordRow)
+            .where(CallRecordRow.tenant_id == tenant_id, CallRecordRow.call_id == call_id)
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._scope.begin() as s:
+            await s.execute(stmt)
+
+    async def get_record(self, tenant_id: str, call_id: str) -> CallRecordRow | None:
+        async with self._scope.begin() as s:
+            return await s.get(CallRecordRow, (tenant_id, call_id), populate_existing=True)
+
+    async def list_records(
+        self,
+        tenant_id: str,
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[CallRecordRow]:
+        """Records that ended in [start, end), oldest first, by keyset on (ended_at, call_id).
+
+        The cursor is opaque (`InvalidCursor` if forged). Paging is stable: a page starts
+        strictly after the last row of the one before, so records that arrive meanwhile (they
+        end later) show up on later pages, never twice, and never push others out. `limit` is
+        capped at `MAX_LIMIT`.
+        """
+        size = clamp_limit(limit)
+        stmt = select(CallRecordRow).where(CallRecordRow.tenant_id == tenant_id)
+        if start is not None:
+            stmt = stmt.where(CallRecordRow.ended_at >= start)
+        if end is not None:
+            stmt = stmt.where(CallRecordRow.ended_at < end)
+        if cursor is not None:
+            after_end, after_id = decode_cursor(cursor, _CURSOR, (float, str))
+            # `ended_at >= x` first: a plain index range on every backend
+            stmt = stmt.where(
+                CallRecordRow.ended_at >= after_end,
+                or_(
+                    CallRecordRow.ended_at > after_end,
+                    and_(CallRecordRow.ended_at == after_end, CallRecordRow.call_id > after_id),
+                ),
+            )
+        stmt = stmt.order_by(CallRecordRow.ended_at, CallRecordRow.call_id).limit(size + 1)
+        async with self._scope.begin() as s:
+            rows = list((await s.scalars(stmt)).all())
+        next_cursor = None
+        if len(rows) > size:
+            rows = rows[:size]
+            last = rows[-1]
+            next_cursor = encode_cursor(_CURSOR, last.ended_at, last.call_id)
+        return Page(rows, next_cursor)
+
+    async def count_records(self, tenant_id: str) -> int:
+        stmt = select(func.count()).where(CallRecordRow.tenant_id == tenant_id)
+        async with self._scope.begin() as s:
+            return int((await s.execute(stmt)).scalar_one())

@@ -1,0 +1,147 @@
+"""Webhook tests: a store on SQLite (a temporary file) and PostgreSQL, and a real HTTP server.
+
+PostgreSQL is `HELPLINE_TEST_POSTGRES_URL` (default `postgresql+asyncpg://postgres@127.0.0.1:5432/test`,
+as in tests/store); its parameter is skipped only when no server answers there. The session
+migrates a schema of its own and drops it at the end.
+
+`receiver` is a real HTTP server on 127.0.0.1 (`webhook_helpers.Receiver`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from webhook_helpers import FakeClock, Receiver
+
+from helpline.settings import Settings
+from helpline.store import Store, create_database, create_engine
+
+PG_URL = os.environ.get(
+    "HELPLINE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    url: str
+    connect_args: dict[str, Any]
+
+
+async def _pg_reachable(url: str) -> str | None:
+    import asyncpg  # noqa: PLC0415
+
+    u = make_url(url)
+    try:
+        conn = await asyncpg.connect(
+            host=u.host,
+            port=u.port or 5432,
+            user=u.username,
+            password=u.password,
+            database=u.database,
+            timeout=3,
+        )
+    except (OSError, TimeoutError) as exc:
+        return f"PostgreSQL not reachable at {u.host}:{u.port or 5432}: {exc!r}"
+    await conn.close()
+    return None
+
+
+async def _pg_execute(sql: str) -> None:
+    engine = create_engine(PG_URL)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def wh_pg_backend() -> Iterator[Backend]:
+    reason = asyncio.run(_pg_reachable(PG_URL))
+    if reason is not None:
+        pytest.skip(reason)
+    schema = f"helpline_wh_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    args = {"server_settings": {"search_path": schema}}
+
+    async def setup() -> None:
+        await _pg_execute(f'CREATE SCHEMA "{schema}"')
+        engine = await create_database(PG_URL, connect_args=args)
+        await engine.dispose()
+
+    asyncio.run(setup())
+    try:
+        yield Backend("postgresql", PG_URL, args)
+    finally:
+        asyncio.run(_pg_execute(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture(scope="session")
+def wh_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("webhooks") / "template.db"
+
+    async def setup() -> None:
+        engine = await create_database(f"sqlite+aiosqlite:///{path}")
+        await engine.dispose()
+
+    asyncio.run(setup())
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "postgresql":
+        pg: Backend = request.getfixturevalue("wh_pg_backend")
+        return pg
+    template: Path = request.getfixturevalue("wh_sqlite_template")
+    path = tmp_path / "helpline.db"
+    shutil.copyfile(template, path)
+    return Backend("sqlite", f"sqlite+aiosqlite:///{path}", {})
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def store(backend: Backend, clock: FakeClock) -> AsyncIterator[Store]:
+    store = Store(create_engine(backend.url, connect_args=backend.connect_args), clock=clock)
+    if backend.name == "postgresql":
+        async with store.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM tenants"))  # cascades to every table
+    await store.tenants.create_tenant("One", tenant_id="t1")
+    await store.tenants.create_tenant("Two", tenant_id="t2")
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        webhook_retry_schedule=(0.0, 0.05, 0.05),
+        webhook_timeout_s=0.3,
+        outbox_poll_s=0.05,
+    )
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    server = Receiver()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.close()
