@@ -1,0 +1,1 @@
+"""The asyncio runtime: each tenant's engine on the real clock, its commands carried out."""
