@@ -18,6 +18,7 @@ from helpline.api import calls, center, errors, events, records, sandbox, tenant
 from helpline.api.state import AppState
 from helpline.bus import LocalBus
 from helpline.runtime.hub import Hub
+from helpline.runtime.wire import record_dict
 from helpline.settings import Settings
 from helpline.store import Store
 from helpline.telephony.virtual import VirtualCarrier
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 log.warning(
                     "tenant %s: closed %d calls left live by a restart", tenant.id, len(closed)
                 )
+            for record in closed:  # subscribers learn that these calls ended, as of any call
+                await outbox.publish_event(tenant.id, "call.ended", record_dict(record))
             found = await store.configs.get_config(tenant.id)
             hub.start_tenant(tenant.id, dict(found.document) if found else None)
         deliverer.start()
@@ -93,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events.router,
         webhooks.router,
     ):
-        app.include_router(router)
+        app.include_router(router, responses=errors.ERROR_RESPONSES)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:

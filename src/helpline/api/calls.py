@@ -11,7 +11,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from helpline.api.deps import Principal, api_key_only, app_state, principal
 from helpline.api.errors import Forbidden
@@ -64,6 +64,12 @@ class Transfer(_Body):
     to_number: str | None = Field(None, min_length=1)
     keep_position: bool | None = None
     priority: int | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Transfer:
+        if sum(t is not None for t in (self.to_agent, self.to_queue, self.to_number)) != 1:
+            raise ValueError("give exactly one of to_agent, to_queue, to_number")
+        return self
 
 
 class Callout(_Body):

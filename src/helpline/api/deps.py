@@ -53,7 +53,25 @@ async def principal(request: Request, state: Annotated[AppState, Depends(app_sta
     return await resolve_principal(request.headers, state)
 
 
+async def ensure_runtime(state: AppState, tenant_id: str) -> None:
+    """A tenant created while the server runs (`helpline tenant create`) starts on first use."""
+    hub = getattr(state, "hub", None)  # None in an app of a few routers with no runtime
+    if hub is None or tenant_id in hub.tenants:
+        return
+    if await state.store.tenants.get_tenant(tenant_id) is None:
+        return
+    found = await state.store.configs.get_config(tenant_id)
+    if tenant_id not in hub.tenants:  # another request may have started it meanwhile
+        hub.start_tenant(tenant_id, dict(found.document) if found else None)
+
+
 async def resolve_principal(headers: Mapping[str, str], state: AppState) -> Principal:
+    who = await _resolve_principal(headers, state)
+    await ensure_runtime(state, who.tenant_id)
+    return who
+
+
+async def _resolve_principal(headers: Mapping[str, str], state: AppState) -> Principal:
     header = headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     scheme = scheme.lower()

@@ -12,7 +12,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from helpline.core.errors import (
     ClientError,
@@ -43,6 +45,34 @@ _STATUS: tuple[tuple[type[HelplineError], int], ...] = (
 )
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(description="not_found, conflict, validation_error, unauthorized, ...")
+    message: str
+    details: dict[str, Any] = Field(
+        description="validation errors: `fields`, the `path` and `message` of each bad field"
+    )
+
+
+class ErrorBody(BaseModel):
+    """Every error answers this shape (issue 4, point 10)."""
+
+    error: ErrorDetail
+
+
+# documented on every route of the API, so `/openapi.json` describes the errors it answers
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "bad request, e.g. a cursor this API did not give"),
+        (401, "missing or invalid credentials"),
+        (403, "an agent token where a tenant API key is needed"),
+        (404, "no such id in this tenant"),
+        (409, "conflicts with the current state"),
+        (422, "validation error: `details.fields` names the path of each bad field"),
+    )
+}
+
+
 def status_for(error: HelplineError) -> int:
     for kind, status in _STATUS:
         if isinstance(error, kind):
@@ -64,6 +94,23 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
+_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method `/openapi.json` lists for the request's path (RFC 9110: a 405's `Allow`).
+
+    The router answers 405 with the methods of the one route it tried; a path often has more.
+    As in OpenAPI, a path without parameters (`/v1/calls/callout`) wins over a template
+    (`/v1/calls/{call_id}`).
+    """
+    paths = request.app.openapi().get("paths", {})
+    matching = [t for t in paths if compile_path(t)[0].match(request.url.path)]
+    literal = [t for t in matching if "{" not in t]
+    methods = {m.upper() for t in literal or matching for m in paths[t] if m in _METHODS}
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(HelplineError)
     async def helpline_error(request: Request, error: HelplineError) -> JSONResponse:
@@ -71,8 +118,12 @@ def install(app: FastAPI) -> None:
         if status >= 500:
             log.error("internal error on %s %s: %s", request.method, request.url.path, error)
         headers = {"WWW-Authenticate": 'Basic realm="helpline"'} if status == 401 else None
+        details = error.details
+        if isinstance(error, ConfigError):  # a bad center document: 422 like any validation
+            single = {"path": error.path, "message": error.message.removeprefix(f"{error.path}: ")}
+            details = {**details, "fields": details.get("errors") or [single]}
         return JSONResponse(
-            error_body(error.code, error.message, error.details),
+            error_body(error.code, error.message, details),
             status_code=status,
             headers=headers,
         )
@@ -93,10 +144,13 @@ def install(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
             error.status_code, "http_error"
         )
+        headers = getattr(error, "headers", None)
+        if error.status_code == 405:  # every method of the path, not just one route's
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
         return JSONResponse(
             error_body(code, str(error.detail)),
             status_code=error.status_code,
-            headers=getattr(error, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(Exception)

@@ -43,6 +43,9 @@ async def events(websocket: WebSocket) -> None:
     try:
         who = await resolve_principal(Headers(headers), state)
     except HelplineError as error:
+        # accept first: a close before the handshake reaches the client as a bare HTTP 403,
+        # and a browser could not tell bad credentials from any other failure
+        await websocket.accept()
         await websocket.close(code=4401, reason=error.message[:120])
         return
     await websocket.accept()

@@ -15,7 +15,14 @@ import jwt
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from helpline.api.deps import JWT_ALGORITHM, Principal, api_key_only, app_state, principal
+from helpline.api.deps import (
+    JWT_ALGORITHM,
+    Principal,
+    api_key_only,
+    app_state,
+    ensure_runtime,
+    principal,
+)
 from helpline.api.errors import Unauthorized
 from helpline.api.state import AppState
 from helpline.core.errors import NotFound
@@ -99,6 +106,7 @@ async def login(body: Login, state: State) -> Session:
     token = await state.store.tenants.verify_app_token(body.app_token)
     if token is None:
         raise _invalid_login()
+    await ensure_runtime(state, token.tenant_id)
     runtime = state.hub.runtime(token.tenant_id)
     email = body.email.strip().lower()
     agent_id = next(

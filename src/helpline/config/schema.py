@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -98,7 +98,7 @@ class IvrNodeDoc(_Doc):
     id: str
     prompt: Prompt
     keys: dict[Annotated[str, Field(pattern=r"^[0-9*#]$")], ActionDoc] = {}
-    timeout: PositiveDuration = Field(5.0, alias="timeout_s")
+    timeout: PositiveDuration = Field(5.0, validation_alias=AliasChoices("timeout", "timeout_s"))
     max_retries: int = Field(2, ge=0)
     default: ActionDoc = ActionDoc(kind="hangup")
     invalid_prompt: Prompt | None = None
@@ -142,7 +142,7 @@ class NumberDoc(_Doc):
 class GroupTierDoc(_Doc):
     group: str
     priority: int = 1
-    after_wait: Duration = Field(0.0, alias="after_wait_s")
+    after_wait: Duration = Field(0.0, validation_alias=AliasChoices("after_wait", "after_wait_s"))
 
 
 def _tier(value: object) -> object:
@@ -190,12 +190,16 @@ class QueueDoc(_Doc):
     wrap_up_time_limit: Duration | None = 30.0
     max_size: int | None = Field(None, ge=0)
     on_full: Fallback = FallbackDoc()
-    max_wait: PositiveDuration | None = Field(None, alias="max_wait_s")
+    max_wait: PositiveDuration | None = Field(
+        None, validation_alias=AliasChoices("max_wait", "max_wait_s")
+    )
     on_max_wait: Fallback = FallbackDoc()
     greeting: Prompt | None = None
     hold_music: str | None = None
     get_list_agents_url: str | None = None
-    router_timeout: PositiveDuration = Field(3.0, alias="router_timeout_s")
+    router_timeout: PositiveDuration = Field(
+        3.0, validation_alias=AliasChoices("router_timeout", "router_timeout_s")
+    )
     transfer_keeps_position: bool = True
     recording: Literal["record", "do_not_record", "ask"] = "do_not_record"
     outbound_numbers: list[str] = []
@@ -208,7 +212,7 @@ class GroupDoc(_Doc):
 
 
 class AgentDoc(_Doc):
-    id: str = Field(min_length=1, alias="stringee_user_id")
+    id: str = Field(min_length=1, validation_alias=AliasChoices("id", "stringee_user_id"))
     name: str = ""
     email: str | None = None
     phone_number: str | None = None

@@ -94,6 +94,11 @@ class EngineBase:
                     previous.abandon_weight,
                     previous.wait_weight,
                 )
+                state.last_started_wait = previous.last_started_wait
+                # an open router request still covers its calls; calls that joined meanwhile
+                # must still be asked about when it closes
+                state.router_request = previous.router_request
+                state.router_backlog = previous.router_backlog
             self.queues[queue.id] = state
         for agent in self.agents.values():
             agent.queue_ids = tuple(dict.fromkeys(pool.queue_id for pool in agent.pools))

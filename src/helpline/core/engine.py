@@ -21,7 +21,7 @@ from helpline.core import events as ev
 from helpline.core.agents import AgentState
 from helpline.core.base import EngineOptions
 from helpline.core.callflow import CallFlowLayer
-from helpline.core.calls import Call
+from helpline.core.calls import Call, RouterStatus
 from helpline.core.errors import Conflict, NotFound
 from helpline.core.estimators import WaitEstimate, estimate
 from helpline.core.model import Center, Prompt
@@ -391,9 +391,14 @@ class Engine(CallFlowLayer):
                 and call.transfer_queue is None
                 and call.queue_id in self.queues
             ):
+                queue = self.queues[call.queue_id]
+                routed = bool(queue.config.get_list_agents_url)
+                if call.router_status is (RouterStatus.NONE if routed else RouterStatus.PENDING):
+                    # the queue gained or lost its external router: group routing for this call
+                    call.router_status = RouterStatus.FALLBACK
                 # the tiers' `after_wait_s` may have changed: re-arm the overflow timers
                 self.cancel_call_timers(call, TimerKind.OVERFLOW)
-                for pool in self.queues[call.queue_id].tiers:
+                for pool in queue.tiers:
                     opens = call.position_time + pool.after_wait_s
                     if pool.after_wait_s > 0 and opens > self.now:
                         self.call_timer(call, TimerKind.OVERFLOW, opens)

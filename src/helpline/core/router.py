@@ -73,6 +73,8 @@ def parse_reply(body: Any) -> dict[str, tuple[ListedAgent, ...]]:
 
 class RouterLayer(QueueLayer):
     def ask_router(self, queue: QueueState) -> None:
+        if not queue.config.get_list_agents_url:
+            return  # a new center document took the router away
         if queue.router_request is not None:
             queue.router_backlog = True
             return

@@ -154,6 +154,7 @@ class VirtualCarrier:
             raise Conflict(
                 f"call {call_id} is not ringing on {agent_id}", details={"field": "call_id"}
             )
+        device.ringing.remove(call_id)  # declined: it stops ringing here
         self._emit(tenant_id, ev.OfferRejected(call_id=call_id, agent_id=agent_id))
 
     def device_hang_up(self, tenant_id: str, agent_id: str) -> None:
@@ -220,12 +221,13 @@ class VirtualCarrier:
         device = self.devices.get((tenant_id, command.agent_id))
         if device is None:
             return  # nobody picks up: the engine's answer timeout moves the call on
-        device.ringing.append(command.call_id)
         device.offers += 1
         offer = (command.call_id, command.agent_id)
-        if device.reject:
+        if device.reject:  # declines at once: it never rings
             self._emit_later(0.0, tenant_id, ev.OfferRejected(call_id=offer[0], agent_id=offer[1]))
-        elif device.auto_answer:
+            return
+        device.ringing.append(command.call_id)
+        if device.auto_answer:
             self._emit_later(
                 device.answer_delay_s,
                 tenant_id,
