@@ -13,7 +13,6 @@ import asyncio
 import base64
 import contextlib
 import copy
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -23,8 +22,8 @@ from typing import Any, TypeVar
 import httpx
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy.engine import make_url
 
+import pg_backend
 from helpline.api.app import create_app
 from helpline.cli import demo_document
 from helpline.settings import Settings
@@ -33,9 +32,6 @@ from helpline.store.facade import Repositories
 
 T = TypeVar("T")
 
-PG_URL = os.environ.get(
-    "HELPLINE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
 JWT_SECRET = "api-tests-jwt-secret-of-at-least-32-bytes"
 HOTLINE = "+18005550100"  # the demo's IVR: 1 English (1 sales_en, 2 support), 2 Spanish
 SUPPORT_LINE = "+18005550199"  # the demo's direct line to the support queue (wrap-up on)
@@ -391,41 +387,6 @@ async def set_status(client: httpx.AsyncClient, agent_id: str, status: str) -> d
 # -- PostgreSQL: a database per test module -----------------------------------------------------
 
 
-async def pg_reachable() -> str | None:
-    """None when PostgreSQL answers at `PG_URL`; else why not (connection failures only)."""
-    import asyncpg  # noqa: PLC0415
-
-    u = make_url(PG_URL)
-    try:
-        conn = await asyncpg.connect(
-            host=u.host,
-            port=u.port or 5432,
-            user=u.username,
-            password=u.password,
-            database=u.database,
-            timeout=3,
-        )
-    except (OSError, TimeoutError) as exc:
-        return f"PostgreSQL not reachable at {u.host}:{u.port or 5432}: {exc!r}"
-    await conn.close()
-    return None
-
-
-async def pg_admin(sql: str) -> None:
-    """Run `sql` outside a transaction (CREATE/DROP DATABASE) on the server of `PG_URL`."""
-    import asyncpg  # noqa: PLC0415
-
-    u = make_url(PG_URL)
-    conn = await asyncpg.connect(
-        host=u.host, port=u.port or 5432, user=u.username, password=u.password, database=u.database
-    )
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def new_pg_database() -> tuple[str, str]:
-    """A fresh database name and its URL (same server and credentials as `PG_URL`)."""
-    name = f"helpline_api_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    return name, make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    """A fresh database of the API tests' own: its name and URL."""
+    return pg_backend.new_pg_database("helpline_api")

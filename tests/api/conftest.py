@@ -28,12 +28,11 @@ from api_support import (
     Server,
     new_pg_database,
     open_api,
-    pg_admin,
-    pg_reachable,
     run_server,
 )
 
 from helpline.store import create_database
+from pg_backend import pg_admin, pg_reachable
 
 
 @pytest.fixture(scope="module")

@@ -11,57 +11,20 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from store_support import PG_URL, FakeClock, make_record, new_pg_schema, pg_schema_args
+from store_support import FakeClock, make_record
 
 from helpline.core.records import CallRecord
 from helpline.store import Store, create_database, create_engine
-
-
-@dataclass(frozen=True)
-class Backend:
-    name: str  # "sqlite" or "postgresql"
-    url: str
-    connect_args: dict[str, Any]
-
-
-async def _pg_reachable(url: str) -> str | None:
-    """None when the server answers; else why not (only connection failures count)."""
-    u = make_url(url)
-    try:
-        conn = await asyncpg.connect(
-            host=u.host,
-            port=u.port or 5432,
-            user=u.username,
-            password=u.password,
-            database=u.database,
-            timeout=3,
-        )
-    except (TimeoutError, OSError) as exc:
-        return f"PostgreSQL not reachable at {u.host}:{u.port or 5432}: {exc!r}"
-    await conn.close()
-    return None
-
-
-async def _pg_execute(sql: str) -> None:
-    engine = create_engine(PG_URL)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
+from pg_backend import PG_URL, Backend, new_pg_schema, pg_execute, pg_reachable, pg_schema_args
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    reason = asyncio.run(_pg_reachable(PG_URL))
+    reason = asyncio.run(pg_reachable(PG_URL))
     if reason is not None:
         pytest.skip(reason)
     return PG_URL
@@ -74,7 +37,7 @@ def pg_backend(postgres_url: str) -> Iterator[Backend]:
     args = pg_schema_args(schema)
 
     async def setup() -> None:
-        await _pg_execute(f'CREATE SCHEMA "{schema}"')
+        await pg_execute(f'CREATE SCHEMA "{schema}"')
         engine = await create_database(postgres_url, connect_args=args)
         await engine.dispose()
 
@@ -82,7 +45,7 @@ def pg_backend(postgres_url: str) -> Iterator[Backend]:
     try:
         yield Backend("postgresql", postgres_url, args)
     finally:
-        asyncio.run(_pg_execute(f'DROP SCHEMA "{schema}" CASCADE'))
+        asyncio.run(pg_execute(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,6 @@ A module of its own, not `conftest`: test modules may import it by name.
 
 from __future__ import annotations
 
-import os
-import uuid
 from typing import Any
 
 from helpline.core.records import (
@@ -19,18 +17,6 @@ from helpline.core.records import (
     Result,
     TierView,
 )
-
-PG_URL = os.environ.get(
-    "HELPLINE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
-
-
-def pg_schema_args(schema: str) -> dict[str, Any]:
-    return {"server_settings": {"search_path": schema}}
-
-
-def new_pg_schema() -> str:
-    return f"helpline_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
 
 class FakeClock:

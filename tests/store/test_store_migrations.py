@@ -12,10 +12,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Column, Connection, Index, Integer, MetaData, String, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from store_support import new_pg_schema, pg_schema_args
 
 from helpline.store import alembic_config, create_database, create_engine, migrate
 from helpline.store.models import NAMING_CONVENTION, Base
+from pg_backend import new_pg_schema, pg_schema_args
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -10,72 +10,29 @@ migrates a schema of its own and drops it at the end.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from webhook_helpers import FakeClock, Receiver
 
 from helpline.settings import Settings
 from helpline.store import Store, create_database, create_engine
-
-PG_URL = os.environ.get(
-    "HELPLINE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
-
-
-@dataclass(frozen=True)
-class Backend:
-    name: str
-    url: str
-    connect_args: dict[str, Any]
-
-
-async def _pg_reachable(url: str) -> str | None:
-    import asyncpg  # noqa: PLC0415
-
-    u = make_url(url)
-    try:
-        conn = await asyncpg.connect(
-            host=u.host,
-            port=u.port or 5432,
-            user=u.username,
-            password=u.password,
-            database=u.database,
-            timeout=3,
-        )
-    except (OSError, TimeoutError) as exc:
-        return f"PostgreSQL not reachable at {u.host}:{u.port or 5432}: {exc!r}"
-    await conn.close()
-    return None
-
-
-async def _pg_execute(sql: str) -> None:
-    engine = create_engine(PG_URL)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
+from pg_backend import PG_URL, Backend, new_pg_schema, pg_execute, pg_reachable, pg_schema_args
 
 
 @pytest.fixture(scope="session")
 def wh_pg_backend() -> Iterator[Backend]:
-    reason = asyncio.run(_pg_reachable(PG_URL))
+    reason = asyncio.run(pg_reachable(PG_URL))
     if reason is not None:
         pytest.skip(reason)
-    schema = f"helpline_wh_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    args = {"server_settings": {"search_path": schema}}
+    schema = new_pg_schema("helpline_wh_test")
+    args = pg_schema_args(schema)
 
     async def setup() -> None:
-        await _pg_execute(f'CREATE SCHEMA "{schema}"')
+        await pg_execute(f'CREATE SCHEMA "{schema}"')
         engine = await create_database(PG_URL, connect_args=args)
         await engine.dispose()
 
@@ -83,7 +40,7 @@ def wh_pg_backend() -> Iterator[Backend]:
     try:
         yield Backend("postgresql", PG_URL, args)
     finally:
-        asyncio.run(_pg_execute(f'DROP SCHEMA "{schema}" CASCADE'))
+        asyncio.run(pg_execute(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 @pytest.fixture(scope="session")
