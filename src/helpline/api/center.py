@@ -10,7 +10,6 @@ calls and agents carry over.
 # No `from __future__ import annotations` here: the resource routes annotate their bodies
 # with a class chosen at run time, which FastAPI must see as an object, not a string.
 
-import asyncio
 import base64
 import binascii
 from collections.abc import Callable
@@ -28,12 +27,6 @@ from helpline.core.events import CenterReplaced
 
 State = Annotated[AppState, Depends(app_state)]
 Admin = Annotated[Principal, Depends(api_key_only)]
-
-_locks: dict[str, asyncio.Lock] = {}
-
-
-def _lock(tenant_id: str) -> asyncio.Lock:
-    return _locks.setdefault(tenant_id, asyncio.Lock())
 
 
 async def current_document(state: AppState, tenant_id: str) -> tuple[int, dict[str, Any]]:
@@ -61,17 +54,20 @@ async def edit_document(
     tenant_id: str,
     change: Callable[[dict[str, Any]], None],
     *,
-    in_use_is_conflict: bool = False,
+    deleting: str | None = None,
 ) -> dict[str, Any]:
     """Read-modify-write the document under the tenant's lock."""
-    async with _lock(tenant_id):
+    async with state.config_lock(tenant_id):
         version, document = await current_document(state, tenant_id)
         change(document)
         try:
             _, stored = await replace_document(state, tenant_id, document, expected_version=version)
         except ConfigError as error:
-            if in_use_is_conflict:
-                raise Conflict(f"still in use: {error.message}", details=error.details) from None
+            if deleting is not None:  # the only new error a deletion can cause: a reference
+                raise Conflict(
+                    f"{deleting} is still in use at {error.path}: change that first",
+                    details={"path": error.path},
+                ) from None
             raise
         return stored
 
@@ -113,7 +109,7 @@ async def put_config(
             raise ClientError(
                 "If-Match: give a version number from ETag", details={"field": "If-Match"}
             ) from None
-    async with _lock(who.tenant_id):
+    async with state.config_lock(who.tenant_id):
         version, document = await replace_document(
             state, who.tenant_id, body.model_dump(by_alias=False), expected_version=expected
         )
@@ -209,7 +205,7 @@ def resource_router(
             find(document, name)
             document[field] = [x for x in document[field] if str(x[key]) != name]
 
-        await edit_document(state, who.tenant_id, change, in_use_is_conflict=True)
+        await edit_document(state, who.tenant_id, change, deleting=f"{label} {name}")
 
     return router
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from helpline.bus import LocalBus
 from helpline.runtime.hub import Hub
@@ -19,3 +20,8 @@ class AppState:
     carrier: VirtualCarrier
     bus: LocalBus
     jwt_secret: str
+    # one lock per tenant around read-modify-write of its center document
+    config_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def config_lock(self, tenant_id: str) -> asyncio.Lock:
+        return self.config_locks.setdefault(tenant_id, asyncio.Lock())
