@@ -38,7 +38,8 @@ def app_state_of(app: Any) -> AppState:
     return cast(AppState, app.state.helpline)
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request
     return app_state_of(request.app)
 
 

@@ -4,8 +4,12 @@ Everything that changes the tenant's engine goes through its inbox, one event at
 the engine needs no locks. The API awaits `submit` to learn whether a request was accepted
 (a `ClientError` comes back as the exception); telephony adapters, timers and the external
 router `post` events and do not wait. Commands are carried out in the order the engine gave
-them: timers on the event loop, call commands by the telephony adapter, records and
-outgoing HTTP through the store and its outbox, live events on the bus.
+them: timers on the event loop, call commands by the telephony adapter, live events on the
+bus; records and outgoing HTTP go, in that same order, to a writer task that carries them out
+through the store and its outbox, so the engine never waits for the database (an agent's
+phone rings without waiting for the call's live row to be stored). A request that waits on
+the runtime (`submit`, `settle`) is answered once the writes of every event before it are
+done, so what the API answers is already stored.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import httpx
@@ -37,6 +42,8 @@ log = logging.getLogger("helpline.runtime")
 _STOP = object()
 _SETTLE = object()  # a marker: reached once every event queued before it is applied
 _SNAPSHOT_STATES = frozenset({"queued", "connected"})  # worth re-saving for a restart
+
+Write = Callable[[], Awaitable[object]]
 
 
 class TenantRuntime:
@@ -76,12 +83,17 @@ class TenantRuntime:
         self.hangup_urls: dict[str, str] = {}  # call id -> seed 002 hangup_url (click2call)
         self.processed = 0
         self._live: set[str] = set()  # calls stored as live (closed on restart if unfinished)
+        self._writes: asyncio.Queue[Write] = asyncio.Queue()  # store and outbox, in order
+        self._writer: asyncio.Task[None] | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"tenant-{self.tenant_id}")
+            self._writer = asyncio.create_task(
+                self._write_loop(), name=f"tenant-{self.tenant_id}-writes"
+            )
 
     async def stop(self) -> None:
         if self._task is None:
@@ -89,6 +101,10 @@ class TenantRuntime:
         await self._inbox.put((_STOP, None))
         await self._task
         self._task = None
+        await self._writes.join()  # what the applied events wrote is stored before we stop
+        if self._writer is not None:
+            self._writer.cancel()
+            self._writer = None
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -124,8 +140,8 @@ class TenantRuntime:
             if event is _STOP:
                 return
             if event is _SETTLE:
-                if future is not None and not future.done():
-                    future.set_result([])
+                if future is not None:
+                    self._answer_after_writes(future, [])
                 continue
             try:
                 commands = self.engine.handle(event, self.clock())
@@ -145,8 +161,28 @@ class TenantRuntime:
                 await self._dispatch(commands)
             except Exception:
                 log.exception("tenant %s: carrying out commands failed", self.tenant_id)
-            if future is not None and not future.done():
-                future.set_result(commands)
+            if future is not None:
+                self._answer_after_writes(future, commands)
+
+    def _answer_after_writes(
+        self, future: asyncio.Future[list[cmd.Command]], commands: list[cmd.Command]
+    ) -> None:
+        """Resolve `future` once every write queued so far is done."""
+        self._later(partial(_resolve, future, commands))
+
+    def _later(self, write: Write) -> None:
+        """Queue a store or outbox write; the writer task carries them out in order."""
+        self._writes.put_nowait(write)
+
+    async def _write_loop(self) -> None:
+        while True:
+            write = await self._writes.get()
+            try:
+                await write()
+            except Exception:
+                log.exception("tenant %s: a store or outbox write failed", self.tenant_id)
+            finally:
+                self._writes.task_done()
 
     # -- output --------------------------------------------------------------------------------
 
@@ -164,37 +200,45 @@ class TenantRuntime:
                 handle = self._timers.pop(command.timer, None)
                 if handle is not None:
                     handle.cancel()
-            elif isinstance(command, cmd.CallStateChanged):
-                await self._track_live(command)
+            elif isinstance(command, cmd.CallStateChanged | cmd.AgentStateChanged):
+                if isinstance(command, cmd.CallStateChanged):
+                    self._track_live(command)
                 message = state_message(self.tenant_id, command)
                 self.bus.publish(self.tenant_id, message)
-                await self.outbox.publish_event(self.tenant_id, message["type"], message["data"])
-            elif isinstance(command, cmd.AgentStateChanged):
-                message = state_message(self.tenant_id, command)
-                self.bus.publish(self.tenant_id, message)
-                await self.outbox.publish_event(self.tenant_id, message["type"], message["data"])
+                self._later(
+                    partial(
+                        self.outbox.publish_event, self.tenant_id, message["type"], message["data"]
+                    )
+                )
             elif isinstance(command, cmd.WriteCallRecord):
-                await self._write_record(command)
+                self._live.discard(command.record.call_id)
+                self._later(partial(self._write_record, command))
             elif isinstance(command, cmd.AmendCallRecord):
-                await self.records.amend_record(
-                    self.tenant_id,
-                    command.call_id,
-                    command.wrap_up_s,
-                    command.disposition,
-                    command.notes,
+                self._later(
+                    partial(
+                        self.records.amend_record,
+                        self.tenant_id,
+                        command.call_id,
+                        command.wrap_up_s,
+                        command.disposition,
+                        command.notes,
+                    )
                 )
             elif isinstance(command, cmd.Notify):
-                await self.outbox.send(
-                    self.tenant_id,
-                    kind="notify",
-                    url=command.url,
-                    method=command.method,
-                    params=command.params,
+                self._later(
+                    partial(
+                        self.outbox.send,
+                        self.tenant_id,
+                        kind="notify",
+                        url=command.url,
+                        method=command.method,
+                        params=command.params,
+                    )
                 )
             elif isinstance(command, cmd.AskRouter):
                 self._spawn(self._ask_router(command))
 
-    async def _track_live(self, change: cmd.CallStateChanged) -> None:
+    def _track_live(self, change: cmd.CallStateChanged) -> None:
         """Keep a live row per call, so a restart can close it with a record (point 11)."""
         call_id = change.call_id
         if change.state == "ended":
@@ -204,9 +248,15 @@ class TenantRuntime:
             return
         if call_id not in self._live:
             self._live.add(call_id)
-            await self.records.call_started(self.tenant_id, call_id, change.at, live_data(call))
+            self._later(
+                partial(
+                    self.records.call_started, self.tenant_id, call_id, change.at, live_data(call)
+                )
+            )
         elif change.state in _SNAPSHOT_STATES:
-            await self.records.update_live_call(self.tenant_id, call_id, live_data(call))
+            self._later(
+                partial(self.records.update_live_call, self.tenant_id, call_id, live_data(call))
+            )
 
     def _start_timer(self, timer: Timer, at: float) -> None:
         delay = max(0.0, at - self.clock())
@@ -218,8 +268,8 @@ class TenantRuntime:
             self.post(ev.TimerFired(timer=timer))
 
     async def _write_record(self, command: cmd.WriteCallRecord) -> None:
+        """The record, then its `call.ended` (so a client that sees it can read the record)."""
         record = command.record
-        self._live.discard(record.call_id)
         await self.records.write_record(self.tenant_id, record)
         data = record_dict(record)
         self.bus.publish(
@@ -298,3 +348,8 @@ def live_data(call: Call) -> dict[str, Any]:
         "answered_at": call.answered_at,
         "data": dict(call.data),
     }
+
+
+async def _resolve(future: asyncio.Future[list[cmd.Command]], commands: list[cmd.Command]) -> None:
+    if not future.done():
+        future.set_result(commands)
