@@ -229,6 +229,7 @@ Try it (the agent alice answers on a sandbox device; a caller presses 1, then 1 
         host=settings.host,
         port=settings.port,
         log_level="info" if args.verbose else "warning",
+        timeout_graceful_shutdown=10,  # SIGTERM: stop waiting on requests stuck in flight
     )
     return 0
 
