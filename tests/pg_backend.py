@@ -10,16 +10,22 @@ cannot be reached at all: an authentication failure or a missing database is an 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from helpline.store import create_engine
+from helpline.store import create_database, create_engine
 
 PG_URL = os.environ.get(
     "HELPLINE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -87,3 +93,42 @@ def new_pg_database(prefix: str = "helpline_test") -> tuple[str, str]:
     """A fresh database name and its URL (same server and credentials as `PG_URL`)."""
     name = new_pg_schema(prefix)
     return name, make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def migrated_pg_schema(prefix: str = "helpline_test") -> Iterator[Backend]:
+    """A schema of its own on PostgreSQL, migrated once, dropped at the end (skip if down)."""
+    reason = asyncio.run(pg_reachable())
+    if reason is not None:
+        pytest.skip(reason)
+    schema = new_pg_schema(prefix)
+    args = pg_schema_args(schema)
+
+    async def setup() -> None:
+        await pg_execute(f'CREATE SCHEMA "{schema}"')
+        engine = await create_database(PG_URL, connect_args=args)
+        await engine.dispose()
+
+    asyncio.run(setup())
+    try:
+        yield Backend("postgresql", PG_URL, args)
+    finally:
+        asyncio.run(pg_execute(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def migrated_sqlite_template(path: Path) -> Path:
+    """A migrated SQLite file for tests to copy (cheaper than migrating each time)."""
+
+    async def setup() -> None:
+        engine = await create_database(f"sqlite+aiosqlite:///{path}")
+        await engine.dispose()  # the last connection checkpoints the WAL into the file
+
+    asyncio.run(setup())
+    return path
+
+
+def sqlite_copy(template: Path, folder: Path) -> Backend:
+    """A fresh SQLite store: a copy of the migrated template."""
+    path = folder / "helpline.db"
+    shutil.copyfile(template, path)
+    return Backend("sqlite", f"sqlite+aiosqlite:///{path}", {})

@@ -9,7 +9,6 @@ from empty tables (deleting the tenants deletes everything else by cascade).
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -18,8 +17,15 @@ from sqlalchemy import text
 from store_support import FakeClock, make_record
 
 from helpline.core.records import CallRecord
-from helpline.store import Store, create_database, create_engine
-from pg_backend import PG_URL, Backend, new_pg_schema, pg_execute, pg_reachable, pg_schema_args
+from helpline.store import Store, create_engine
+from pg_backend import (
+    PG_URL,
+    Backend,
+    migrated_pg_schema,
+    migrated_sqlite_template,
+    pg_reachable,
+    sqlite_copy,
+)
 
 
 @pytest.fixture(scope="session")
@@ -33,32 +39,13 @@ def postgres_url() -> str:
 @pytest.fixture(scope="session")
 def pg_backend(postgres_url: str) -> Iterator[Backend]:
     """A schema of this session's own, migrated once, dropped at the end."""
-    schema = new_pg_schema()
-    args = pg_schema_args(schema)
-
-    async def setup() -> None:
-        await pg_execute(f'CREATE SCHEMA "{schema}"')
-        engine = await create_database(postgres_url, connect_args=args)
-        await engine.dispose()
-
-    asyncio.run(setup())
-    try:
-        yield Backend("postgresql", postgres_url, args)
-    finally:
-        asyncio.run(pg_execute(f'DROP SCHEMA "{schema}" CASCADE'))
+    with migrated_pg_schema() as backend:
+        yield backend
 
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite file that each test copies (cheaper than migrating each time)."""
-    path = tmp_path_factory.mktemp("store") / "template.db"
-
-    async def setup() -> None:
-        engine = await create_database(f"sqlite+aiosqlite:///{path}")
-        await engine.dispose()  # the last connection checkpoints the WAL into the file
-
-    asyncio.run(setup())
-    return path
+    return migrated_sqlite_template(tmp_path_factory.mktemp("store") / "template.db")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -66,10 +53,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "postgresql":
         pg: Backend = request.getfixturevalue("pg_backend")
         return pg
-    template: Path = request.getfixturevalue("sqlite_template")
-    path = tmp_path / "helpline.db"
-    shutil.copyfile(template, path)
-    return Backend("sqlite", f"sqlite+aiosqlite:///{path}", {})
+    return sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path)
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ migrates a schema of its own and drops it at the end.
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,40 +17,24 @@ from sqlalchemy import text
 from webhook_helpers import FakeClock, Receiver
 
 from helpline.settings import Settings
-from helpline.store import Store, create_database, create_engine
-from pg_backend import PG_URL, Backend, new_pg_schema, pg_execute, pg_reachable, pg_schema_args
+from helpline.store import Store, create_engine
+from pg_backend import (
+    Backend,
+    migrated_pg_schema,
+    migrated_sqlite_template,
+    sqlite_copy,
+)
 
 
 @pytest.fixture(scope="session")
 def wh_pg_backend() -> Iterator[Backend]:
-    reason = asyncio.run(pg_reachable(PG_URL))
-    if reason is not None:
-        pytest.skip(reason)
-    schema = new_pg_schema("helpline_wh_test")
-    args = pg_schema_args(schema)
-
-    async def setup() -> None:
-        await pg_execute(f'CREATE SCHEMA "{schema}"')
-        engine = await create_database(PG_URL, connect_args=args)
-        await engine.dispose()
-
-    asyncio.run(setup())
-    try:
-        yield Backend("postgresql", PG_URL, args)
-    finally:
-        asyncio.run(pg_execute(f'DROP SCHEMA "{schema}" CASCADE'))
+    with migrated_pg_schema("helpline_wh_test") as backend:
+        yield backend
 
 
 @pytest.fixture(scope="session")
 def wh_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("webhooks") / "template.db"
-
-    async def setup() -> None:
-        engine = await create_database(f"sqlite+aiosqlite:///{path}")
-        await engine.dispose()
-
-    asyncio.run(setup())
-    return path
+    return migrated_sqlite_template(tmp_path_factory.mktemp("webhooks") / "template.db")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -60,10 +42,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "postgresql":
         pg: Backend = request.getfixturevalue("wh_pg_backend")
         return pg
-    template: Path = request.getfixturevalue("wh_sqlite_template")
-    path = tmp_path / "helpline.db"
-    shutil.copyfile(template, path)
-    return Backend("sqlite", f"sqlite+aiosqlite:///{path}", {})
+    return sqlite_copy(request.getfixturevalue("wh_sqlite_template"), tmp_path)
 
 
 @pytest.fixture
