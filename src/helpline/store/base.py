@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import CursorResult, Result
+from sqlalchemy import CursorResult, Result, Select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -154,3 +154,15 @@ class Page(Generic[T]):
 
     items: list[T] = field(default_factory=list)
     next_cursor: str | None = None
+
+
+async def fetch_page(
+    session: AsyncSession, stmt: Select[T], size: int, cursor_of: Callable[[T], str]
+) -> Page[T]:
+    """One page of an ordered keyset query: ask for one row more than `size`; if it comes,
+    there is a next page, whose cursor `cursor_of` makes from the page's last row."""
+    rows = list((await session.scalars(stmt.limit(size + 1))).all())
+    if len(rows) <= size:
+        return Page(rows, None)
+    del rows[size:]
+    return Page(rows, cursor_of(rows[-1]))

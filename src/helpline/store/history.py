@@ -14,6 +14,7 @@ from helpline.store.base import (
     clamp_limit,
     decode_cursor,
     encode_cursor,
+    fetch_page,
     new_id,
 )
 from helpline.store.models import CallRecordRow, EventLogEntry, Recording
@@ -141,11 +142,11 @@ class RecordingsRepository:
                     and_(Recording.created_at == after_at, Recording.id > after_id),
                 )
             )
-        stmt = stmt.order_by(Recording.created_at, Recording.id).limit(size + 1)
+        stmt = stmt.order_by(Recording.created_at, Recording.id)
         async with self._scope.begin() as s:
-            rows = list((await s.scalars(stmt)).all())
-        next_cursor = None
-        if len(rows) > size:
-            rows = rows[:size]
-            next_cursor = encode_cursor(_RECORDINGS_CURSOR, rows[-1].created_at, rows[-1].id)
-        return Page(rows, next_cursor)
+            return await fetch_page(
+                s,
+                stmt,
+                size,
+                lambda last: encode_cursor(_RECORDINGS_CURSOR, last.created_at, last.id),
+            )

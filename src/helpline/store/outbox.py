@@ -28,6 +28,7 @@ from helpline.store.base import (
     clamp_limit,
     decode_cursor,
     encode_cursor,
+    fetch_page,
     rowcount,
 )
 from helpline.store.models import DeliveryAttempt, OutboxMessage, WebhookSubscription
@@ -247,11 +248,8 @@ class OutboxRepository:
         if cursor is not None:
             (before,) = decode_cursor(cursor, _ATTEMPTS_CURSOR, (int,))
             stmt = stmt.where(DeliveryAttempt.id < before)
-        stmt = stmt.order_by(DeliveryAttempt.id.desc()).limit(size + 1)
+        stmt = stmt.order_by(DeliveryAttempt.id.desc())
         async with self._scope.begin() as s:
-            rows = list((await s.scalars(stmt)).all())
-        next_cursor = None
-        if len(rows) > size:
-            rows = rows[:size]
-            next_cursor = encode_cursor(_ATTEMPTS_CURSOR, rows[-1].id)
-        return Page(rows, next_cursor)
+            return await fetch_page(
+                s, stmt, size, lambda last: encode_cursor(_ATTEMPTS_CURSOR, last.id)
+            )

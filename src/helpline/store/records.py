@@ -22,6 +22,7 @@ from helpline.store.base import (
     clamp_limit,
     decode_cursor,
     encode_cursor,
+    fetch_page,
     rowcount,
 )
 from helpline.store.models import CallRecordRow, LiveCall
@@ -197,15 +198,11 @@ class RecordsRepository:
                     and_(CallRecordRow.ended_at == after_end, CallRecordRow.call_id > after_id),
                 ),
             )
-        stmt = stmt.order_by(CallRecordRow.ended_at, CallRecordRow.call_id).limit(size + 1)
+        stmt = stmt.order_by(CallRecordRow.ended_at, CallRecordRow.call_id)
         async with self._scope.begin() as s:
-            rows = list((await s.scalars(stmt)).all())
-        next_cursor = None
-        if len(rows) > size:
-            rows = rows[:size]
-            last = rows[-1]
-            next_cursor = encode_cursor(_CURSOR, last.ended_at, last.call_id)
-        return Page(rows, next_cursor)
+            return await fetch_page(
+                s, stmt, size, lambda last: encode_cursor(_CURSOR, last.ended_at, last.call_id)
+            )
 
     async def count_records(self, tenant_id: str) -> int:
         stmt = select(func.count()).where(CallRecordRow.tenant_id == tenant_id)

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 
 from helpline.store import Page, Store
-from helpline.store.base import InvalidCursor, clamp_limit, decode_cursor, encode_cursor, rowcount
+from helpline.store.base import (
+    InvalidCursor,
+    clamp_limit,
+    decode_cursor,
+    encode_cursor,
+    fetch_page,
+    rowcount,
+)
 from helpline.store.models import OutboxMessage, WebhookSubscription
 from helpline.store.outbox import OutboxStatus
 from helpline.webhooks.signing import new_secret
@@ -143,14 +150,14 @@ async def list_page(
             (WebhookSubscription.created_at > after_at)
             | ((WebhookSubscription.created_at == after_at) & (WebhookSubscription.id > after_id))
         )
-    stmt = stmt.order_by(WebhookSubscription.created_at, WebhookSubscription.id).limit(size + 1)
+    stmt = stmt.order_by(WebhookSubscription.created_at, WebhookSubscription.id)
     async with store.transaction() as tx:
-        rows = list((await tx.session.scalars(stmt)).all())
-    next_cursor = None
-    if len(rows) > size:
-        rows = rows[:size]
-        next_cursor = encode_cursor(_SUBSCRIPTIONS_CURSOR, rows[-1].created_at, rows[-1].id)
-    return Page(rows, next_cursor)
+        return await fetch_page(
+            tx.session,
+            stmt,
+            size,
+            lambda last: encode_cursor(_SUBSCRIPTIONS_CURSOR, last.created_at, last.id),
+        )
 
 
 async def rotate_secret(
