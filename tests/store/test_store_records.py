@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import insert
 
+from helpline.core.plain import plain
 from helpline.core.records import CallRecord
 from helpline.store import (
     MAX_LIMIT,
@@ -20,7 +21,7 @@ from helpline.store import (
     row_to_call_record,
 )
 from helpline.store.models import CallRecordRow
-from helpline.store.serialize import plain, record_values
+from helpline.store.serialize import record_values
 
 Make = Callable[..., CallRecord]
 

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-from enum import Enum
 from typing import Any
 
 from helpline.core import commands as cmd
+from helpline.core.plain import plain
 from helpline.core.records import CallRecord
-
-
-def plain(value: Any) -> Any:
-    """Dataclasses, enums, tuples and mappings, recursively, as JSON-ready data."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
 
 
 def record_dict(record: CallRecord) -> dict[str, Any]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from enum import Enum
 from typing import Any
 
+from helpline.core.plain import plain
 from helpline.core.records import (
     CallRecord,
     Candidate,
@@ -23,19 +23,6 @@ EXTRA_FIELDS = ("disposition", "notes", "recording_url")
 RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(CallRecord))
 
 SYSTEM_RESTART = "system_restart"
-
-
-def plain(value: Any) -> Any:
-    """Dataclasses, enums, tuples and mappings, recursively, as JSON-ready data."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
 
 
 def record_values(tenant_id: str, record: CallRecord) -> dict[str, Any]:
