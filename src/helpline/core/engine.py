@@ -411,14 +411,4 @@ class Engine(CallFlowLayer):
         queue = self.queues.get(queue_id)
         if queue is None:
             raise NotFound(f"queue {queue_id} not found", details={"field": "queue_id"})
-        result = estimate(queue, self.now)
-        if not queue.waiting and self.idle_agent_for_newcomer(queue):
-            return WaitEstimate(
-                queue_id=queue_id,
-                waiting=0,
-                staffed=result.staffed,
-                ql_s=0.0,
-                hol_s=0.0,
-                les_s=result.les_s,
-            )
-        return result
+        return estimate(queue, self.now)

@@ -67,9 +67,28 @@ def ql_wait(ahead: int, servers: int, mu: float, theta: float) -> float | None:
     return sum(1.0 / (base + k * theta) for k in range(ahead + 1))
 
 
+def idle_agent_for_newcomer(queue: QueueState) -> bool:
+    """An eligible agent idles in a tier open to a caller who has not waited yet."""
+    if queue.config.get_list_agents_url:
+        return False  # the router decides who serves; nothing is known before it answers
+    return any(len(pool) and pool.after_wait_s <= 0 for pool in queue.tiers)
+
+
 def estimate(queue: QueueState, now: float, ahead: int | None = None) -> WaitEstimate:
-    """Estimate for a new caller (or one with `ahead` callers in front of it)."""
+    """Estimate for a new caller (or one with `ahead` callers in front of it).
+
+    A new caller who finds the line empty and an eligible agent idle waits 0.
+    """
     waiting = len(queue.waiting)
+    if ahead is None and not waiting and idle_agent_for_newcomer(queue):
+        return WaitEstimate(
+            queue_id=queue.id,
+            waiting=0,
+            staffed=queue.staffed,
+            ql_s=0.0,
+            hol_s=0.0,
+            les_s=queue.last_started_wait,
+        )
     busy = queue.busy_mean_s if queue.busy_mean_s is not None else DEFAULT_BUSY_S
     theta = queue.abandon_weight / queue.wait_weight if queue.wait_weight > 0 else 0.0
     position = waiting if ahead is None else ahead

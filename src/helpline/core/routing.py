@@ -99,26 +99,13 @@ class QueueLayer(IvrLayer):
 
     def wait_values(self, queue: QueueState) -> dict[str, object]:
         """Placeholders for prompts: `{ewt_seconds}`, `{ewt_minutes}`, `{position}`."""
-        ewt = self.estimate_wait(queue)
+        ewt = estimate(queue, self.now).ql_s
         seconds = 0 if ewt is None else round(ewt)
         return {
             "ewt_seconds": seconds,
             "ewt_minutes": max(1, round(seconds / 60)) if seconds else 0,
             "position": len(queue.waiting) + 1,
         }
-
-    def estimate_wait(self, queue: QueueState) -> float | None:
-        """QL estimate for a caller joining now: 0 when an eligible agent is idle."""
-        if not queue.waiting and self.idle_agent_for_newcomer(queue):
-            return 0.0
-        return estimate(queue, self.now).ql_s
-
-    @staticmethod
-    def idle_agent_for_newcomer(queue: QueueState) -> bool:
-        """An eligible agent idles in a tier open to a caller who has not waited yet."""
-        if queue.config.get_list_agents_url:
-            return False  # the router decides who serves; nothing is known before it answers
-        return any(len(pool) and pool.after_wait_s <= 0 for pool in queue.tiers)
 
     def leave_queue(self, call: Call, *, abandoned: bool, served: bool = False) -> None:
         """The call stops waiting in its queue: answered, abandoned, fell back or moved on."""
