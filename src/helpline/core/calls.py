@@ -51,6 +51,7 @@ class Call:
         "hold_started",
         "hold_total",
         "id",
+        "in_queue",
         "ivr_path",
         "ivr_tree",
         "keys",
@@ -108,6 +109,7 @@ class Call:
         self.seq = 0
         self.queued_at: float | None = None  # first time in any queue
         self.enqueued_at = now  # entered the current queue
+        self.in_queue = False  # in a queue's stint (waiting or ringing an agent from it)
         self.wait_total = 0.0
         self.fallbacks = 0
         self.overdue = False  # reached the queue's max wait while ringing an agent

@@ -285,16 +285,13 @@ class Engine(CallFlowLayer):
         self.cancel_call_timers(call)
         wrap_up_pending = False
         if state is CallState.QUEUED:
-            queue = self.queues.get(call.queue_id or "")
-            if queue is None or call.id in queue.waiting:  # a fallback may have taken it out
-                self.leave_queue(call, abandoned=result is Result.ABANDONED_IN_QUEUE)
+            self.leave_queue(call, abandoned=result is Result.ABANDONED_IN_QUEUE)
         elif state in (CallState.OFFERING, CallState.RINGING_AGENT):
             for agent_id in call.offered_to:
                 self.out.append(cmd.CancelOffer(call_id=call.id, agent_id=agent_id))
                 self.release_agent(self.agents[agent_id])
             call.offered_to = []
-            if state is CallState.OFFERING and call.transfer_queue is None:
-                self.leave_queue(call, abandoned=result is Result.ABANDONED_IN_QUEUE)
+            self.leave_queue(call, abandoned=result is Result.ABANDONED_IN_QUEUE)
         elif state is CallState.DIALING_CUSTOMER and call.agent_id is not None:
             agent = self.agents[call.agent_id]
             agent.call_id = None

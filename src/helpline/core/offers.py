@@ -75,8 +75,7 @@ class OfferLayer(RouterLayer):
                 self.release_agent(self.agents[other])
         call.offered_to = []
         agent.missed_in_row = 0
-        if call.transfer_queue is None:
-            self.leave_queue(call, abandoned=False, served=True)
+        self.leave_queue(call, abandoned=False, served=True)
         call.transfer_queue = None
         call.agent_id = agent.id
         agent.busy_since = self.now

@@ -57,7 +57,7 @@ class QueueLayer(IvrLayer):
             and len(queue.waiting) >= config.max_size
         ):
             # turned away: the call is in no line now (a previous stay, if any, is over)
-            self.fallback(call, queue, config.on_full, reason="queue_full", in_line=False)
+            self.fallback(call, queue, config.on_full, reason="queue_full")
             return
         now = self.now
         if call.queued_at is None:
@@ -65,6 +65,7 @@ class QueueLayer(IvrLayer):
         call.position_time = now if position_time is None else position_time
         call.seq = self.next_seq()
         call.enqueued_at = now
+        call.in_queue = True
         call.missed.clear()
         call.overdue = False
         call.transfer_queue = None
@@ -108,7 +109,14 @@ class QueueLayer(IvrLayer):
         }
 
     def leave_queue(self, call: Call, *, abandoned: bool, served: bool = False) -> None:
-        """The call stops waiting in its queue: answered, abandoned, fell back or moved on."""
+        """The call stops waiting in its queue: answered, abandoned, fell back or moved on.
+
+        Once per stint: a call not in a queue (turned away by a full one, transferred to an
+        agent, already fallen back) changes nothing, so its wait is never counted twice.
+        """
+        if not call.in_queue:
+            return
+        call.in_queue = False
         queue = self.queues.get(call.queue_id) if call.queue_id else None
         self.cancel_call_timers(call, TimerKind.MAX_WAIT, TimerKind.OVERFLOW)
         waited = self.now - call.enqueued_at
@@ -127,11 +135,9 @@ class QueueLayer(IvrLayer):
         fallback: Fallback,
         *,
         reason: str,
-        in_line: bool = True,
     ) -> None:
         """Queue full or waited too long (issue 2, point 3): go where the queue says."""
-        if in_line and call.state in (CallState.QUEUED, CallState.OFFERING):
-            self.leave_queue(call, abandoned=False)
+        self.leave_queue(call, abandoned=False)
         call.fallbacks += 1
         if call.fallbacks > self.center.settings.max_fallbacks:
             self.end_call(call, Result.NO_AGENT, by="system", reason="fallback_loop")
