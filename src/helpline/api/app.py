@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from helpline.api import calls, center, errors, events, records, sandbox, tenants, webhooks
+from helpline.api.compat import ROUTERS as COMPAT_ROUTERS
 from helpline.api.state import AppState
 from helpline.bus import LocalBus
 from helpline.runtime.hub import Hub
@@ -97,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks.router,
     ):
         app.include_router(router, responses=errors.ERROR_RESPONSES)
+    for router in COMPAT_ROUTERS:  # vendor shapes, vendor errors; not in /openapi.json
+        app.include_router(router)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:

@@ -7,6 +7,7 @@ of each bad field, unknown ids 404, conflicts 409, bad credentials 401, forbidde
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -33,6 +34,32 @@ class Unauthorized(ClientError):
 
 class Forbidden(ClientError):
     code = "forbidden"
+
+
+class VendorError(ClientError):
+    """An error a compatibility API (`helpline.api.compat`) answers in its vendor's own shape:
+    `body` is sent as is with `status` (e.g. Alo-Tech's `{"login": false, ...}` with 200)."""
+
+    code = "vendor_error"
+
+    def __init__(
+        self, status: int, body: Any, *, message: str = "", headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message or f"vendor error {status}")
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+
+# A compatibility API answers a request that fails validation in its vendor's shape: its
+# package registers a formatter for its path prefix (`register_validation_format`).
+ValidationFormat = Callable[[list[dict[str, Any]]], "JSONResponse"]
+_VALIDATION_FORMATS: dict[str, ValidationFormat] = {}
+
+
+def register_validation_format(prefix: str, format_errors: ValidationFormat) -> None:
+    """`format_errors` gets `[{"path", "message"}, ...]` for requests under `prefix`."""
+    _VALIDATION_FORMATS[prefix] = format_errors
 
 
 _STATUS: tuple[tuple[type[HelplineError], int], ...] = (
@@ -114,6 +141,8 @@ def _allowed_methods(request: Request) -> list[str]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(HelplineError)
     async def helpline_error(request: Request, error: HelplineError) -> JSONResponse:
+        if isinstance(error, VendorError):
+            return JSONResponse(error.body, status_code=error.status, headers=error.headers)
         status = status_for(error)
         if status >= 500:
             log.error("internal error on %s %s: %s", request.method, request.url.path, error)
@@ -134,6 +163,9 @@ def install(app: FastAPI) -> None:
             {"path": _field_path(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))}
             for e in error.errors()
         ]
+        for prefix, format_errors in _VALIDATION_FORMATS.items():
+            if request.url.path.startswith(prefix):
+                return format_errors(fields)
         message = "; ".join(f"{f['path']}: {f['message']}" for f in fields) or "invalid request"
         return JSONResponse(
             error_body("validation_error", message, {"fields": fields}), status_code=422

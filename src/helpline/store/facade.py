@@ -11,6 +11,7 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from helpline.core.errors import HelplineError
+from helpline.store import compat as _compat  # noqa: F401  (registers the compat tables)
 from helpline.store.base import Clock, SessionScope
 from helpline.store.center import CenterConfigRepository
 from helpline.store.database import create_database, create_engine
