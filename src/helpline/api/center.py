@@ -22,6 +22,7 @@ from helpline.api.deps import Principal, api_key_only, app_state
 from helpline.api.state import AppState
 from helpline.config import center_document, parse_center
 from helpline.config import schema as s
+from helpline.config.menus import menu_sections
 from helpline.core.errors import ClientError, ConfigError, Conflict, NotFound
 from helpline.core.events import CenterReplaced
 
@@ -42,6 +43,7 @@ async def replace_document(
     """Validate, store and apply a whole document; returns the new version and document."""
     center = parse_center(document)
     normalized = center_document(center, name=str((document or {}).get("name", "")))
+    normalized.update(menu_sections(document or {}))  # seed 004 menus: not in the engine's Center
     stored = await state.store.configs.put_config(
         tenant_id, normalized, expected_version=expected_version
     )

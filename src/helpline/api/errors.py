@@ -62,6 +62,23 @@ def register_validation_format(prefix: str, format_errors: ValidationFormat) -> 
     _VALIDATION_FORMATS[prefix] = format_errors
 
 
+# ... and may answer every other error under its prefix in its vendor's shape too: the
+# formatter gets the HTTP status, Helpline's error code and the message
+ErrorFormat = Callable[[int, str, str], "JSONResponse"]
+_ERROR_FORMATS: dict[str, ErrorFormat] = {}
+
+
+def register_error_format(prefix: str, format_error: ErrorFormat) -> None:
+    _ERROR_FORMATS[prefix] = format_error
+
+
+def _error_format(request: Request) -> ErrorFormat | None:
+    for prefix, format_error in _ERROR_FORMATS.items():
+        if request.url.path.startswith(prefix):
+            return format_error
+    return None
+
+
 _STATUS: tuple[tuple[type[HelplineError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
@@ -146,6 +163,9 @@ def install(app: FastAPI) -> None:
         status = status_for(error)
         if status >= 500:
             log.error("internal error on %s %s: %s", request.method, request.url.path, error)
+        vendor = _error_format(request)
+        if vendor is not None:
+            return vendor(status, error.code, error.message)
         headers = {"WWW-Authenticate": 'Basic realm="helpline"'} if status == 401 else None
         details = error.details
         if isinstance(error, ConfigError):  # a bad center document: 422 like any validation
@@ -176,6 +196,9 @@ def install(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
             error.status_code, "http_error"
         )
+        vendor = _error_format(request)
+        if vendor is not None:
+            return vendor(error.status_code, code, str(error.detail))
         headers = getattr(error, "headers", None)
         if error.status_code == 405:  # every method of the path, not just one route's
             headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
@@ -188,6 +211,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
+        vendor = _error_format(request)
+        if vendor is not None:
+            return vendor(500, "internal_error", "an unexpected error occurred; it has been logged")
         return JSONResponse(
             error_body("internal_error", "an unexpected error occurred; it has been logged"),
             status_code=500,

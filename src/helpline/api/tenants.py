@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import jwt
 from fastapi import APIRouter, Depends, Path
@@ -96,29 +96,33 @@ class TokenOut(BaseModel):
     revoked_at: float | None
 
 
-def _invalid_login() -> Unauthorized:
-    return Unauthorized("e-mail or application token not recognised")
+class LoginRefused(Unauthorized):
+    """A refused login. The native API answers every refusal alike (nothing is learned about
+    which tokens or agents exist); `reason` lets Alo-Tech's login (seed 002) tell them apart."""
+
+    def __init__(self, reason: Literal["app_token", "email"]) -> None:
+        super().__init__("e-mail or application token not recognised")
+        self.reason = reason
 
 
-@router.post("/auth/login", response_model=Session)
-async def login(body: Login, state: State) -> Session:
-    """An agent logs in with its e-mail and an application token of its tenant."""
-    token = await state.store.tenants.verify_app_token(body.app_token)
+async def agent_login(state: AppState, email: str, app_token: str) -> Session:
+    """Log an agent in with its e-mail and an application token of its tenant."""
+    token = await state.store.tenants.verify_app_token(app_token)
     if token is None:
-        raise _invalid_login()
+        raise LoginRefused("app_token")
     await ensure_runtime(state, token.tenant_id)
     runtime = state.hub.runtime(token.tenant_id)
-    email = body.email.strip().lower()
+    wanted = email.strip().lower()
     agent_id = next(
         (
             a.id
             for a in runtime.engine.center.agents.values()
-            if a.email and a.email.strip().lower() == email
+            if a.email and a.email.strip().lower() == wanted
         ),
         None,
     )
     if agent_id is None:
-        raise _invalid_login()
+        raise LoginRefused("email")
     settings = state.settings
     created = await state.store.sessions.create_session(
         token.tenant_id,
@@ -133,6 +137,12 @@ async def login(body: Login, state: State) -> Session:
         expires_at=created.session.expires_at,
         revoked_older=created.revoked,
     )
+
+
+@router.post("/auth/login", response_model=Session)
+async def login(body: Login, state: State) -> Session:
+    """An agent logs in with its e-mail and an application token of its tenant."""
+    return await agent_login(state, body.email, body.app_token)
 
 
 @router.post("/auth/logout", status_code=204)

@@ -17,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from helpline.config import schema as s
+from helpline.config.menus import check_menus
 from helpline.core import model as m
 from helpline.core.errors import ConfigError
 
@@ -159,6 +160,7 @@ def _to_center(doc: s.CenterDoc) -> m.Center:
     agents = _unique(doc.agents, "id", "agents")
     for tree_index, tree in enumerate(doc.ivr_trees):
         _unique(tree.nodes, "id", f"ivr_trees[{tree_index}].nodes")
+    check_menus(doc)  # menus and mobile apps: configuration the engine does not read
     return m.Center(
         numbers={
             key: m.Number(

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from helpline.config.menus import MenuDoc, MobileAppDoc
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -239,3 +241,6 @@ class CenterDoc(_Doc):
     queues: Annotated[list[QueueDoc], _keyed("id")] = []
     groups: Annotated[list[GroupDoc], _keyed("id")] = []
     agents: Annotated[list[AgentDoc], _keyed("id")] = []
+    # queue menus and mobile apps (seed 004; see config/menus.py): not read by the engine
+    menus: Annotated[list[MenuDoc], _keyed("id")] = []
+    mobile_apps: Annotated[list[MobileAppDoc], _keyed("name")] = []

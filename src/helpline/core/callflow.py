@@ -45,6 +45,7 @@ class CallFlowLayer(OfferLayer):
             event.call_id, Direction.CALLOUT, caller_id or "", event.customer_number, self.now
         )
         call.caller_id = caller_id
+        call.data.update(event.data)
         call.display = (
             event.to_agent_from_number_display_alias or event.to_agent_from_number_display
         )

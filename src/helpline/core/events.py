@@ -154,6 +154,7 @@ class CalloutRequested:
     to_agent_from_number_display_alias: str | None = None
     to_customer_from_number: str | None = None
     answer_timeout_s: float = 30.0
+    data: Mapping[str, str] = field(default_factory=dict)  # click2call transaction id (record)
 
     def __post_init__(self) -> None:
         _need(self.call_id, "call_id")

@@ -151,17 +151,29 @@ class IvrLayer(EngineBase):
         self.out.append(cmd.DialExternal(call_id=call.id, number=number))
 
     def notify(self, call: Call, url: str, *, event: str) -> None:
-        """Seed 002 "Call and Incoming Call Notifications": the call's data as a query string."""
+        """Seed 002 "Call and Incoming Call Notifications": the call's data as a query string.
+
+        In the seed's order. The queue fields come only once the call reached a queue (the
+        seed's "Call Ended without Connecting to a Queue" example has none). The seed's tables
+        name the call key `callkeyX`; it goes under that name and as `callkey` (Alo-Tech's
+        `activecallkey` vocabulary), so a receiver written against either reads it.
+        """
         queue = self.center.queues.get(call.queue_id) if call.queue_id else None
         agent = self.center.agents.get(call.agent_id) if call.agent_id else None
-        params = {
-            "queuename": (queue.name or queue.id) if queue else "",
-            "calldate": call_date(call.created_at),
-            "queueid": call.queue_id or "",
-            "callerid": call.from_number,
-            "myemail": (agent.email or "") if agent else "",
-            "callednum": call.to_number,
-            "event": event,
-            "callkey": call.id,
-        }
+        params: dict[str, str] = {}
+        if call.queue_id is not None:
+            params["queuename"] = (queue.name or queue.id) if queue else call.queue_id
+        params["calldate"] = call_date(call.created_at)
+        if call.queue_id is not None:
+            params["queueid"] = call.queue_id
+        params.update(
+            {
+                "callerid": call.from_number,
+                "myemail": (agent.email or "") if agent else "",
+                "callednum": call.to_number,
+                "event": event,
+                "callkeyX": call.id,
+                "callkey": call.id,
+            }
+        )
         self.out.append(cmd.Notify(call_id=call.id, url=url, params=params))

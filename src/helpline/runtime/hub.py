@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -45,6 +45,9 @@ class Hub:
         self.clock = clock
         self.http = httpx.AsyncClient()
         self.tenants: dict[str, TenantRuntime] = {}
+        # services built on the runtimes (the CallFire campaign dialers): stopped first
+        self.extensions: dict[str, Any] = {}
+        self.on_stop: list[Callable[[], Awaitable[None]]] = []
         telephony.attach(self.post)
 
     def post(self, tenant_id: str, event: Event) -> None:
@@ -80,6 +83,8 @@ class Hub:
         return runtime
 
     async def stop(self) -> None:
+        for hook in self.on_stop:
+            await hook()
         for runtime in self.tenants.values():
             await runtime.stop()
         self.tenants.clear()

@@ -18,9 +18,10 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -32,7 +33,7 @@ from helpline.core.engine import Engine
 from helpline.core.errors import HelplineError, InternalError, NotFound
 from helpline.core.ivr import call_date
 from helpline.core.model import Center
-from helpline.core.records import CallRecord
+from helpline.core.records import CallRecord, Result
 from helpline.core.timers import Timer
 from helpline.ports import TELEPHONY_COMMANDS, Bus, Outbox, RecordSink, Telephony
 from helpline.runtime.wire import offer_message, record_dict, state_message
@@ -44,6 +45,9 @@ _SETTLE = object()  # a marker: reached once every event queued before it is app
 _SNAPSHOT_STATES = frozenset({"queued", "connected"})  # worth re-saving for a restart
 
 Write = Callable[[], Awaitable[object]]
+# a compatibility API's listener of live messages (e.g. seed 000's event_url): called as the
+# engine decides, so it sees the engine's state then; what it returns is queued as a write
+EventHook = Callable[[Mapping[str, Any]], Write | None]
 
 
 class TenantRuntime:
@@ -81,6 +85,7 @@ class TenantRuntime:
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.hangup_urls: dict[str, str] = {}  # call id -> seed 002 hangup_url (click2call)
+        self.event_hooks: list[EventHook] = []  # see `EventHook`
         self.processed = 0
         self._live: set[str] = set()  # calls stored as live (closed on restart if unfinished)
         self._writes: asyncio.Queue[Write] = asyncio.Queue()  # store and outbox, in order
@@ -205,6 +210,7 @@ class TenantRuntime:
                     self._track_live(command)
                 message = state_message(self.tenant_id, command)
                 self.bus.publish(self.tenant_id, message)
+                self._tell_hooks(message)
                 self._later(
                     partial(
                         self.outbox.publish_event, self.tenant_id, message["type"], message["data"]
@@ -237,6 +243,12 @@ class TenantRuntime:
                 )
             elif isinstance(command, cmd.AskRouter):
                 self._spawn(self._ask_router(command))
+
+    def _tell_hooks(self, message: Mapping[str, Any]) -> None:
+        for hook in self.event_hooks:
+            write = hook(message)
+            if write is not None:
+                self._later(write)
 
     def _track_live(self, change: cmd.CallStateChanged) -> None:
         """Keep a live row per call, so a restart can close it with a record (point 11)."""
@@ -282,15 +294,13 @@ class TenantRuntime:
             },
         )
         await self.outbox.publish_event(self.tenant_id, "call.ended", data)
-        hangup_url = self.hangup_urls.pop(record.call_id, None)
-        if hangup_url:
-            await self.outbox.send(
-                self.tenant_id,
-                kind="hangup_url",
-                url=hangup_url,
-                method="POST",
-                form=hangup_fields(self.tenant_id, record, hangup_url),
-            )
+        for hook in self.event_hooks:
+            write = hook({"type": "call.ended", "tenant_id": self.tenant_id, "data": data})
+            if write is not None:
+                await write()
+        await send_hangup_url(
+            self.outbox, self.tenant_id, record, self.hangup_urls.pop(record.call_id, None)
+        )
 
     async def _ask_router(self, command: cmd.AskRouter) -> None:
         """Seed 000 Step 5: POST the queue's calls; the reply (or its absence) is an event."""
@@ -312,23 +322,70 @@ class TenantRuntime:
         task.add_done_callback(self._background.discard)
 
 
+async def send_hangup_url(
+    outbox: Outbox, tenant_id: str, record: CallRecord, url: str | None = None
+) -> None:
+    """Seed 002: POST the hangup body to the call's `hangup_url`: `url`, else the one kept in
+    the call's data (click2call keeps it there, so a call closed by a restart posts it too)."""
+    url = url or record.data.get("hangup_url")
+    if url:
+        await outbox.send(
+            tenant_id,
+            kind="hangup_url",
+            url=url,
+            method="POST",
+            form=hangup_fields(tenant_id, record, url),
+        )
+
+
 def hangup_fields(tenant_id: str, record: CallRecord, url: str) -> dict[str, str]:
-    """Seed 002 "Post Body That Goes to Hangup_url": the documented fields of a finished call."""
-    disposition = "ANSWER" if record.result.value == "answered" else "NOANSWER"
+    """Seed 002 "Post Body That Goes to Hangup_url": the documented fields of a finished call,
+    in the seed's order. `url` is the hangup_url itself, quoted as the seed shows it
+    (`https%3A//webhook.site/...`); `tenant` is the Helpline tenant id (Alo-Tech's tenant
+    name); `agent_username` is the e-mail of the agent who placed the click2call."""
     return {
-        "project": "helpline",
+        "project": "alotech",
         "action": "webhook",
         "tenant": tenant_id,
-        "url": url,
+        "url": quote(url),
         "call_date": call_date(record.created_at),
-        "agent_username": record.agent_id or "",
+        "agent_username": record.data.get("agent_username", record.agent_id or ""),
         "transaction_id": record.data.get("transaction_id", ""),
-        "disposition": disposition,
+        "disposition": dial_status(record),
         "duration": str(round(record.talk_s)),
         "called_num": record.to_number,
         "caller_id": record.from_number,
         "call_id": record.call_id,
     }
+
+
+# Alo-Tech's dispositions are Asterisk's DIALSTATUS values (seed 002 shows ANSWER)
+_DIAL_STATUS_BY_REASON = {
+    "busy": "BUSY",
+    "no_answer": "NOANSWER",
+    "agent_no_answer": "NOANSWER",
+    "no_agent_answered": "NOANSWER",
+    "agent_rejected": "CANCEL",  # the click2call agent declined its own call
+    "failed": "CHANUNAVAIL",
+    "unknown_number": "CONGESTION",
+}
+
+
+def dial_status(record: CallRecord) -> str:
+    """The call's `disposition` as Alo-Tech reports it: ANSWER, BUSY, NOANSWER, CANCEL,
+    CONGESTION or CHANUNAVAIL."""
+    if record.result in (Result.ANSWERED, Result.TRANSFERRED_EXTERNAL):
+        return "ANSWER"
+    by_reason = _DIAL_STATUS_BY_REASON.get(record.end_reason)
+    if by_reason is not None:
+        return by_reason
+    if record.result in (Result.ABANDONED_IN_IVR, Result.ABANDONED_IN_QUEUE):
+        return "CANCEL"  # the caller hung up before anyone answered
+    if record.result is Result.FAILED and record.end_reason.endswith("_hangup"):
+        return "CANCEL"  # a callout ended by its agent or the API before the customer answered
+    if record.result is Result.FAILED:
+        return "CHANUNAVAIL"
+    return "NOANSWER"  # ended in the IVR, no agent, voicemail, callback requested
 
 
 def live_data(call: Call) -> dict[str, Any]:

@@ -14,6 +14,9 @@ from helpline.core.errors import HelplineError
 from helpline.store import compat as _compat  # noqa: F401  (registers the compat tables)
 from helpline.store.base import Clock, SessionScope
 from helpline.store.center import CenterConfigRepository
+from helpline.store.compat.callfire import CallfireRepository
+from helpline.store.compat.ccai import CcaiRepository
+from helpline.store.compat.stringee import StringeeRepository
 from helpline.store.database import create_database, create_engine
 from helpline.store.history import EventLogRepository, RecordingsRepository
 from helpline.store.outbox import OutboxRepository
@@ -35,6 +38,9 @@ class Repositories:
         self.outbox = OutboxRepository(scope, clock)
         self.recordings = RecordingsRepository(scope, clock)
         self.events = EventLogRepository(scope, clock)
+        self.callfire = CallfireRepository(scope, clock)
+        self.ccai = CcaiRepository(scope, clock)
+        self.stringee = StringeeRepository(scope, clock)
 
 
 class UnitOfWork(Repositories):

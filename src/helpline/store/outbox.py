@@ -41,6 +41,7 @@ class OutboxKind(StrEnum):
     WEBHOOK = "webhook"
     HANGUP_URL = "hangup_url"  # seed 002: POST of the call's fields when it ends
     NOTIFY = "notify"  # seed 002: IVR call notification, GET with a query string
+    EVENT_URL = "event_url"  # seed 000: a call event POSTed to the project's event_url
 
 
 class OutboxStatus(StrEnum):

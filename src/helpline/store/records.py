@@ -31,6 +31,12 @@ from helpline.store.serialize import live_call_record, record_values
 _CURSOR = "rec"
 
 
+def record_cursor(row: CallRecordRow) -> str:
+    """The `list_records` cursor of the page after `row` (its position, kept by a client that
+    pages on until a page comes back short, as Alo-Tech's reportsCDRLogs does)."""
+    return encode_cursor(_CURSOR, row.ended_at, row.call_id)
+
+
 class RecordsRepository:
     """Call records and live calls of every tenant; each method takes the tenant it reads.
 
@@ -200,9 +206,7 @@ class RecordsRepository:
             )
         stmt = stmt.order_by(CallRecordRow.ended_at, CallRecordRow.call_id)
         async with self._scope.begin() as s:
-            return await fetch_page(
-                s, stmt, size, lambda last: encode_cursor(_CURSOR, last.ended_at, last.call_id)
-            )
+            return await fetch_page(s, stmt, size, record_cursor)
 
     async def count_records(self, tenant_id: str) -> int:
         stmt = select(func.count()).where(CallRecordRow.tenant_id == tenant_id)

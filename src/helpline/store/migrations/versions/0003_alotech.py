@@ -1,6 +1,8 @@
-"""Tables of the /compat/alotech API (issue 5).
+"""Tables of the /compat/alotech API (issue 5): none.
 
-Written out in full, like 0001 (it must not change when the models do).
+The Alo-Tech API keeps nothing of its own: its sessions are Helpline's agent sessions, its
+app tokens Helpline's, its CDRs the call records, and a click2call's transaction id and
+hangup_url live in the call's data. The revision stays so the chain 0002-0005 is unbroken.
 
 Revision ID: 0003
 Revises: 0002
