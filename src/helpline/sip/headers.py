@@ -1,0 +1,268 @@
+"""SIP header fields: an ordered, case-insensitive multi-map (RFC 3261 section 7.3).
+
+Header names compare case-insensitively and have compact forms (7.3.3, plus the IANA
+registry's later ones). A field whose grammar is a comma list (`#element` in section 25) may
+appear on several lines or as several comma-separated values on one line, and both mean the
+same (7.3.1); `get_all` returns the values one by one either way. Fields that are not lists
+(From, Call-ID, the authentication fields, Date...) may contain commas and are never split.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+
+# RFC 3261 7.3.3 and the IANA "Header Fields" registry's compact forms.
+COMPACT_NAMES: dict[str, str] = {
+    "a": "Accept-Contact",
+    "b": "Referred-By",
+    "c": "Content-Type",
+    "d": "Request-Disposition",
+    "e": "Content-Encoding",
+    "f": "From",
+    "i": "Call-ID",
+    "j": "Reject-Contact",
+    "k": "Supported",
+    "l": "Content-Length",
+    "m": "Contact",
+    "n": "Identity-Info",
+    "o": "Event",
+    "r": "Refer-To",
+    "s": "Subject",
+    "t": "To",
+    "u": "Allow-Events",
+    "v": "Via",
+    "x": "Session-Expires",
+    "y": "Identity",
+}
+
+# Spellings that title-casing would get wrong, and the common fields, so that what we send
+# looks like what every other stack sends (names are case-insensitive anyway).
+_CANONICAL: dict[str, str] = {
+    name.lower(): name
+    for name in (
+        *COMPACT_NAMES.values(),
+        "Accept",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Alert-Info",
+        "Allow",
+        "Authentication-Info",
+        "Authorization",
+        "Call-Info",
+        "CSeq",
+        "Content-Disposition",
+        "Content-Language",
+        "Date",
+        "Error-Info",
+        "Expires",
+        "In-Reply-To",
+        "Max-Forwards",
+        "MIME-Version",
+        "Min-Expires",
+        "Min-SE",
+        "Organization",
+        "P-Asserted-Identity",
+        "P-Preferred-Identity",
+        "Path",
+        "Priority",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "Proxy-Require",
+        "RAck",
+        "Reason",
+        "Record-Route",
+        "Reply-To",
+        "Require",
+        "Retry-After",
+        "Route",
+        "RSeq",
+        "Server",
+        "Service-Route",
+        "SIP-ETag",
+        "SIP-If-Match",
+        "Subscription-State",
+        "Timestamp",
+        "Unsupported",
+        "User-Agent",
+        "Warning",
+        "WWW-Authenticate",
+    )
+}
+
+# Fields whose RFC 3261 section 25 (or later RFC) grammar is a comma-separated list.
+LIST_FIELDS: frozenset[str] = frozenset(
+    name.lower()
+    for name in (
+        "Accept",
+        "Accept-Contact",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Alert-Info",
+        "Allow",
+        "Allow-Events",
+        "Call-Info",
+        "Contact",
+        "Content-Encoding",
+        "Content-Language",
+        "Error-Info",
+        "History-Info",
+        "In-Reply-To",
+        "P-Asserted-Identity",
+        "P-Preferred-Identity",
+        "Path",
+        "Proxy-Require",
+        "Reason",
+        "Record-Route",
+        "Reject-Contact",
+        "Request-Disposition",
+        "Require",
+        "Route",
+        "Service-Route",
+        "Supported",
+        "Unsupported",
+        "Via",
+        "Warning",
+    )
+)
+
+
+def canonical_name(name: str) -> str:
+    """The conventional spelling of a header name; compact forms become the long form."""
+    lowered = name.lower()
+    if lowered in COMPACT_NAMES:
+        return COMPACT_NAMES[lowered]
+    return _CANONICAL.get(lowered, name)
+
+
+# One list element: quoted-strings (with quoted-pairs) and <...> are opaque, commas outside
+# them separate elements. An unterminated quote or bracket runs to the end of the value.
+_LIST_ELEMENT = re.compile(r'(?:"(?:[^"\\]|\\.)*(?:"|$)|<[^>]*(?:>|$)|[^,"<])+', re.S)
+_BAD_NAME = re.compile(r"[:\s]")
+
+
+def split_list(value: str) -> list[str]:
+    """Split a comma list, never inside a quoted-string, a quoted-pair or <...>.
+
+    Empty elements are dropped: RFC 3261 7.3.1 lists are `#element`, and RFC 2616's `#` rule
+    (which RFC 3261 borrows) allows null elements.
+    """
+    if '"' not in value and "<" not in value:  # the common case, at C speed
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [part.strip() for part in _LIST_ELEMENT.findall(value) if part.strip()]
+
+
+def _check_field(name: str, value: str) -> None:
+    """Refuse what would break the framing when serialized (header injection)."""
+    if not name or _BAD_NAME.search(name) or "\r" in value or "\n" in value:
+        raise ValueError(f"invalid header field {name!r}: {value!r}")
+
+
+@lru_cache(maxsize=1024)
+def _key(name: str) -> str:
+    """The lookup key of a header name: long form, lower case."""
+    return canonical_name(name).lower()
+
+
+class Headers:
+    """Header fields in wire order; lookups ignore case and compact forms."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
+        self._fields: list[tuple[str, str, str]] = []  # (key, name as sent, value)
+        for name, value in fields:
+            self.add(name, value)
+
+    @classmethod
+    def from_parsed(cls, fields: Iterable[tuple[str, str]]) -> Headers:
+        """For the parser: names already checked to be tokens, values free of CR and LF."""
+        headers = cls()
+        headers._fields = [(_key(name), canonical_name(name), value) for name, value in fields]
+        return headers
+
+    def add(self, name: str, value: str) -> None:
+        """Append a field line (after any existing ones of the same name)."""
+        _check_field(name, value)
+        self._fields.append((_key(name), canonical_name(name), value))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every line of `name` by one, kept where the first one was."""
+        _check_field(name, value)
+        key = _key(name)
+        for position, field in enumerate(self._fields):
+            if field[0] == key:
+                self._fields[position] = (key, canonical_name(name), value)
+                self._fields[position + 1 :] = [
+                    f for f in self._fields[position + 1 :] if f[0] != key
+                ]
+                return
+        self.add(name, value)
+
+    def set_first(self, name: str, value: str) -> None:
+        """Replace the first value of a list field in place (the top Via, say), keeping the
+        others, even those sharing its line; adds the field if it is absent."""
+        key = _key(name)
+        for position, (existing, spelled, line) in enumerate(self._fields):
+            if existing == key:
+                rest = split_list(line)[1:] if key in LIST_FIELDS else []
+                _check_field(name, value)
+                self._fields[position] = (key, spelled, ", ".join([value, *rest]))
+                return
+        self.add(name, value)
+
+    def remove(self, name: str) -> None:
+        key = _key(name)
+        self._fields = [field for field in self._fields if field[0] != key]
+
+    def lines(self, name: str) -> list[str]:
+        """The raw values of every line of `name`, not split at commas."""
+        key = _key(name)
+        return [value for existing, _, value in self._fields if existing == key]
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of `name`; list fields are split at their top-level commas."""
+        values = self.lines(name)
+        if _key(name) in LIST_FIELDS:
+            return [part for value in values for part in split_list(value)]
+        return values
+
+    def get(self, name: str) -> str | None:
+        """The first value of `name` (the topmost Via, say), or None."""
+        key = _key(name)
+        for existing, _, value in self._fields:
+            if existing == key:
+                if key not in LIST_FIELDS:
+                    return value
+                parts = split_list(value)
+                if parts:
+                    return parts[0]
+        return None
+
+    def copy(self) -> Headers:
+        copy = Headers()
+        copy._fields = list(self._fields)
+        return copy
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = _key(name)
+        return any(field[0] == key for field in self._fields)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter([(name, value) for _, name, value in self._fields])
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return [(k, v) for k, _, v in self._fields] == [(k, v) for k, _, v in other._fields]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a list
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self)!r})"
