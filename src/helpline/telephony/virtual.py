@@ -11,6 +11,7 @@ through it go through exactly the engine and runtime real calls use.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,8 @@ from helpline.core import commands as cmd
 from helpline.core import events as ev
 from helpline.core.errors import Conflict, NotFound
 from helpline.ports import PostEvent, TelephonyCommand
+
+ENDED_KEPT = 1000  # ended calls the sandbox still shows
 
 
 @dataclass(slots=True)
@@ -61,6 +64,10 @@ class VirtualCarrier:
     def __init__(self) -> None:
         self._post: PostEvent | None = None
         self.calls: dict[tuple[str, str], VirtualCall] = {}
+        # ended calls stay inspectable (`/v1/sandbox/calls/{id}`) until ENDED_KEPT newer ones
+        # ended: the browser and SIP adapters pass every call through here, and a long-running
+        # server must not keep every call it ever carried
+        self._ended: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.devices: dict[tuple[str, str], VirtualDevice] = {}
         self.customers: dict[tuple[str, str], CustomerBehaviour] = {}
         self._later: set[asyncio.TimerHandle] = set()
@@ -256,6 +263,12 @@ class VirtualCarrier:
             placed.heard.append({"kind": "prompt", "text": command.prompt.text})
         placed.state = "ended"
         placed.end_reason = command.reason
+        key = (tenant_id, command.call_id)
+        self._ended[key] = None
+        self._ended.move_to_end(key)
+        while len(self._ended) > ENDED_KEPT:
+            old, _ = self._ended.popitem(last=False)
+            self.calls.pop(old, None)
         for (tenant, _), device in self.devices.items():
             if tenant != tenant_id:
                 continue
