@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 
 from helpline.core import dialer as dl
+from helpline.core import dialer_messages as dm
+from helpline.core import dialer_state as ds
 from helpline.core.errors import Conflict, IllegalTransition, NotFound
 
-Out = dl.Outcome
-RULES = dl.Rules(
+Out = dm.Outcome
+RULES = dm.Rules(
     max_attempts=3,
     retry_delay_s={Out.BUSY: 60.0, Out.NO_ANSWER: 120.0},
     caller_id="+18005550000",
@@ -24,19 +26,19 @@ RULES = dl.Rules(
 )
 
 
-def summary(command: dl.DialerCommand) -> tuple[Any, ...] | None:
+def summary(command: dm.DialerCommand) -> tuple[Any, ...] | None:
     """The table form of a command; None for store commands."""
-    if isinstance(command, dl.Dial):
+    if isinstance(command, dm.Dial):
         return ("dial", command.number_id, command.agent_id)
-    if isinstance(command, dl.EndCall):
+    if isinstance(command, dm.EndCall):
         return ("end", command.call_id, command.reason)
-    if isinstance(command, dl.WakeAt):
+    if isinstance(command, dm.WakeAt):
         return ("wake", command.at)
-    if isinstance(command, dl.AgentConnected):
+    if isinstance(command, dm.AgentConnected):
         return ("connected", command.connection.agent_id, command.connection.number_id)
-    if isinstance(command, dl.AgentLoggedOut):
+    if isinstance(command, dm.AgentLoggedOut):
         return ("logged_out", command.agent_id, command.reason)
-    if isinstance(command, dl.SaveCampaign):
+    if isinstance(command, dm.SaveCampaign):
         return ("campaign", command.status.value)
     return None
 
@@ -45,38 +47,46 @@ def cid(number_id: int, dials: int = 1) -> str:
     return f"cf-7-{number_id}-{dials}"
 
 
-def numbers(*values: str) -> dl.NumbersAdded:
-    return dl.NumbersAdded(numbers=tuple((v, {}) for v in values))
+def numbers(*values: str) -> dm.NumbersAdded:
+    return dm.NumbersAdded(numbers=tuple((v, {}) for v in values))
 
 
-def login(agent: str, available: bool = True) -> dl.AgentLoggedIn:
-    return dl.AgentLoggedIn(agent_id=agent, available=available)
+def login(agent: str, available: bool = True) -> dm.AgentLoggedIn:
+    return dm.AgentLoggedIn(agent_id=agent, available=available)
 
 
-def ended(number_id: int, outcome: dl.Outcome, dials: int = 1) -> dl.CallEnded:
-    return dl.CallEnded(call_id=cid(number_id, dials), outcome=outcome)
+def ended(number_id: int, outcome: dm.Outcome, dials: int = 1) -> dm.CallEnded:
+    return dm.CallEnded(call_id=cid(number_id, dials), outcome=outcome)
 
 
-def connected(number_id: int, dials: int = 1) -> dl.CallConnected:
-    return dl.CallConnected(call_id=cid(number_id, dials))
+def connected(number_id: int, dials: int = 1) -> dm.CallConnected:
+    return dm.CallConnected(call_id=cid(number_id, dials))
 
 
-def respond(agent: str, number_id: int, last: bool = False) -> dl.ResponseStored:
-    return dl.ResponseStored(agent_id=agent, call_id=cid(number_id), last_call=last)
+def respond(agent: str, number_id: int, last: bool = False) -> dm.ResponseStored:
+    return dm.ResponseStored(agent_id=agent, call_id=cid(number_id), last_call=last)
 
 
-START = dl.StartRequested()
-STOP = dl.StopRequested()
-TICK = dl.Tick()
+START = dm.StartRequested()
+STOP = dm.StopRequested()
+TICK = dm.Tick()
 
-Step = tuple[float, dl.DialerEvent, list[tuple[Any, ...]]]
+Step = tuple[float, dm.DialerEvent, list[tuple[Any, ...]]]
 
 
-def play(steps: list[Step], dialer: dl.Dialer | None = None) -> dl.Dialer:
+def play(
+    steps: list[Step], dialer: dl.Dialer | None = None, *, agents_answer: bool = True
+) -> dl.Dialer:
+    """Play the steps; with `agents_answer` each dial's agent takes the call at once and the
+    customer is dialled (`CustomerDialed`, as a sandbox device does), so the tables read as
+    the customer's story."""
     dialer = dialer or dl.Dialer("7", RULES)
     for index, (now, event, expected) in enumerate(steps):
-        got = [s for s in map(summary, dialer.handle(event, now)) if s is not None]
+        commands = dialer.handle(event, now)
+        got = [s for s in map(summary, commands) if s is not None]
         assert got == expected, f"step {index} ({event}): {got} != {expected}"
+        for dial in (c for c in commands if isinstance(c, dm.Dial) and agents_answer):
+            assert dialer.handle(dm.CustomerDialed(call_id=dial.call_id), now) == []
     return dialer
 
 
@@ -92,7 +102,7 @@ SCENARIOS: dict[str, list[Step]] = {
         (0, login("alice", available=False), []),
         (0, login("bob"), []),
         (1, START, [("campaign", "running"), ("dial", 1, "bob")]),
-        (2, dl.AgentAvailability(agent_id="alice", available=True), [("dial", 2, "alice")]),
+        (2, dm.AgentAvailability(agent_id="alice", available=True), [("dial", 2, "alice")]),
     ],
     "answered: connected, then wrap-up until the response, then the next number": [
         (0, numbers("+1001", "+1002"), []),
@@ -153,14 +163,14 @@ SCENARIOS: dict[str, list[Step]] = {
         (0, login("bob", available=False), []),
         (0, START, [("campaign", "running"), ("dial", 1, "alice")]),
         (20, ended(1, Out.NOT_DIALED), [("logged_out", "alice", "agent_no_answer")]),
-        (21, dl.AgentAvailability(agent_id="bob", available=True), [("dial", 1, "bob")]),
+        (21, dm.AgentAvailability(agent_id="bob", available=True), [("dial", 1, "bob")]),
     ],
     "the engine refused the dial: the number is due again, the agent waits": [
         (0, numbers("+1001"), []),
         (0, login("alice"), []),
         (0, START, [("campaign", "running"), ("dial", 1, "alice")]),
-        (0, dl.DialRefused(call_id=cid(1), reason="agent alice is reserved"), []),
-        (9, dl.AgentAvailability(agent_id="alice", available=True), [("dial", 1, "alice")]),
+        (0, dm.DialRefused(call_id=cid(1), reason="agent alice is reserved"), []),
+        (9, dm.AgentAvailability(agent_id="alice", available=True), [("dial", 1, "alice")]),
     ],
     "kick while dialing ends the call; the number goes back to the line": [
         (0, numbers("+1001", "+1002"), []),
@@ -168,7 +178,7 @@ SCENARIOS: dict[str, list[Step]] = {
         (0, START, [("campaign", "running"), ("dial", 1, "alice")]),
         (
             5,
-            dl.AgentKicked(agent_id="alice"),
+            dm.AgentKicked(agent_id="alice"),
             [("end", cid(1), "agent_kicked"), ("logged_out", "alice", "kicked")],
         ),
         (6, login("alice"), []),  # its old call is not over yet: never two calls
@@ -199,11 +209,11 @@ def test_attempts_and_outcomes_are_stored_as_they_happen() -> None:
         ]
     )
     commands = dialer.handle(ended(1, Out.BUSY), 10)
-    attempt = next(c for c in commands if isinstance(c, dl.SaveAttempt))
+    attempt = next(c for c in commands if isinstance(c, dm.SaveAttempt))
     assert (attempt.call_id, attempt.outcome, attempt.at) == (cid(1), Out.BUSY, 10)
-    saved = next(c for c in commands if isinstance(c, dl.SaveNumber)).number
+    saved = next(c for c in commands if isinstance(c, dm.SaveNumbers)).numbers[0]
     assert (saved.state, saved.attempts, saved.outcome, saved.due_at) == (
-        dl.NumberState.PENDING,
+        dm.NumberState.PENDING,
         1,
         Out.BUSY,
         70.0,
@@ -211,7 +221,7 @@ def test_attempts_and_outcomes_are_stored_as_they_happen() -> None:
     # the store hears of the number before the dial is placed (a restart never loses a dial)
     commands = dialer.handle(TICK, 70)
     kinds = [type(c) for c in commands]
-    assert kinds.index(dl.SaveNumber) < kinds.index(dl.Dial)
+    assert kinds.index(dm.SaveNumbers) < kinds.index(dm.Dial)
 
 
 def test_the_response_is_stored_with_the_connection() -> None:
@@ -223,7 +233,7 @@ def test_the_response_is_stored_with_the_connection() -> None:
             (5, connected(1), [("connected", "alice", 1)]),
         ]
     )
-    assert dialer.connection_of("alice") == dl.Connection(
+    assert dialer.connection_of("alice") == dm.Connection(
         call_id=cid(1),
         campaign_id="7",
         agent_id="alice",
@@ -234,9 +244,9 @@ def test_the_response_is_stored_with_the_connection() -> None:
         connected_at=5,
     )
     event = replace(respond("alice", 1), disposition="sale", notes="call back Friday")
-    saved = [c for c in dialer.handle(event, 9) if isinstance(c, dl.SaveResponse)]
+    saved = [c for c in dialer.handle(event, 9) if isinstance(c, dm.SaveResponse)]
     assert saved == [
-        dl.SaveResponse(
+        dm.SaveResponse(
             call_id=cid(1),
             number_id=1,
             agent_id="alice",
@@ -247,7 +257,7 @@ def test_the_response_is_stored_with_the_connection() -> None:
     assert dialer.connection_of("alice") is None  # ended on its way: wait for the next one
 
 
-REFUSED: dict[str, tuple[list[Step], dl.DialerEvent, type[Exception], str]] = {
+REFUSED: dict[str, tuple[list[Step], dm.DialerEvent, type[Exception], str]] = {
     "log in twice": ([(0, login("alice"), [])], login("alice"), Conflict, "agentId"),
     "respond without a connection": (
         [(0, login("alice"), [])],
@@ -262,17 +272,17 @@ REFUSED: dict[str, tuple[list[Step], dl.DialerEvent, type[Exception], str]] = {
             (0, START, [("campaign", "running"), ("dial", 1, "alice")]),
             (1, connected(1), [("connected", "alice", 1)]),
         ],
-        dl.ResponseStored(agent_id="alice", call_id="cf-7-9-1", last_call=False),
+        dm.ResponseStored(agent_id="alice", call_id="cf-7-9-1", last_call=False),
         NotFound,
         "callId",
     ),
-    "kick an agent that is not logged in": ([], dl.AgentKicked(agent_id="x"), NotFound, "agentId"),
+    "kick an agent that is not logged in": ([], dm.AgentKicked(agent_id="x"), NotFound, "agentId"),
 }
 
 
 @pytest.mark.parametrize("case", REFUSED.values(), ids=REFUSED.keys())
 def test_wrong_requests_are_refused_and_change_nothing(
-    case: tuple[list[Step], dl.DialerEvent, type[Exception], str],
+    case: tuple[list[Step], dm.DialerEvent, type[Exception], str],
 ) -> None:
     steps, event, error, field = case
     dialer = play(steps)
@@ -290,25 +300,107 @@ def test_wrong_requests_are_refused_and_change_nothing(
         ("failed", "busy", Out.BUSY),
         ("failed", "no_answer", Out.NO_ANSWER),
         ("failed", "failed", Out.FAILED),
-        ("failed", "system_restart", Out.FAILED),
-        ("failed", "agent_no_answer", Out.NOT_DIALED),
-        ("failed", "agent_rejected", Out.NOT_DIALED),
-        ("failed", "api_hangup", Out.NOT_DIALED),
+        ("failed", "agent_hangup", Out.NO_ANSWER),  # cut while the customer's phone rang
+        ("failed", "api_hangup", Out.NO_ANSWER),
     ],
 )
-def test_outcome_of_a_call_record(result: str, end_reason: str, outcome: dl.Outcome) -> None:
-    assert dl.outcome_of(result, end_reason) is outcome
+def test_outcome_of_a_call_record(result: str, end_reason: str, outcome: dm.Outcome) -> None:
+    assert dm.outcome_of(result, end_reason) is outcome
+
+
+@pytest.mark.parametrize("reason", ["system_hangup", "api_hangup", "failed", "agent_no_answer"])
+def test_a_call_that_ends_before_the_customer_is_dialled_is_not_an_attempt(reason: str) -> None:
+    """Whatever the record's reason (S1: a kick while the agent's phone rang gave
+    CARRIER_ERROR), the customer never saw the dial: the number is due again, uncounted."""
+    dialer = play(
+        [
+            (0, numbers("+1001"), []),
+            (0, login("alice"), []),
+            (0, login("bob"), []),
+            (0, START, [("campaign", "running"), ("dial", 1, "alice")]),
+        ],
+        agents_answer=False,
+    )
+    outcome = dm.outcome_of("failed", reason)
+    commands = dialer.handle(dm.CallEnded(call_id=cid(1), outcome=outcome), 3)
+    attempt = next(c for c in commands if isinstance(c, dm.SaveAttempt))
+    assert attempt.outcome is Out.NOT_DIALED
+    assert (dialer.numbers[1].attempts, dialer.numbers[1].outcome) == (0, None)
+    assert [s for s in map(summary, commands) if s] == [
+        ("logged_out", "alice", "agent_no_answer"),
+        ("dial", 1, "bob"),
+    ]
+
+
+def test_kicked_while_its_phone_rings_the_number_is_dialled_again() -> None:
+    dialer = play(
+        [
+            (0, numbers("+1001"), []),
+            (0, login("alice"), []),
+            (0, START, [("campaign", "running"), ("dial", 1, "alice")]),
+            (
+                1,
+                dm.AgentKicked(agent_id="alice"),
+                [("end", cid(1), "agent_kicked"), ("logged_out", "alice", "kicked")],
+            ),
+            (2, ended(1, dm.outcome_of("failed", "system_hangup")), []),
+            (3, login("bob"), [("dial", 1, "bob")]),
+        ],
+        agents_answer=False,
+    )
+    assert dialer.numbers[1].attempts == 0
+    assert dialer.numbers[1].dials == 2
+
+
+def test_kicked_while_the_customer_rings_the_dial_does_not_count() -> None:
+    """The dialer ended the call itself: the customer's number is not to blame."""
+    dialer = play(
+        [
+            (0, numbers("+1001"), []),
+            (0, login("alice"), []),
+            (0, START, [("campaign", "running"), ("dial", 1, "alice")]),
+            (
+                1,
+                dm.AgentKicked(agent_id="alice"),
+                [("end", cid(1), "agent_kicked"), ("logged_out", "alice", "kicked")],
+            ),
+            (2, ended(1, Out.FAILED), []),
+        ],
+    )
+    assert (dialer.numbers[1].state, dialer.numbers[1].attempts) == (dm.NumberState.PENDING, 0)
+
+
+def test_a_dialled_customer_that_fails_is_final() -> None:
+    dialer = play(
+        [
+            (0, numbers("+1001"), []),
+            (0, login("alice"), []),
+            (0, START, [("campaign", "running"), ("dial", 1, "alice")]),
+            (2, ended(1, Out.FAILED), [("campaign", "finished")]),
+        ],
+    )
+    assert (dialer.numbers[1].outcome, dialer.numbers[1].attempts) == (Out.FAILED, 1)
+
+
+def test_one_event_saves_its_numbers_in_one_batch() -> None:
+    """S2: 2000 numbers added are one `SaveNumbers`, not 2000 writes."""
+    dialer = dl.Dialer("7", RULES)
+    commands = dialer.handle(numbers(*(f"+1{i:06d}" for i in range(2000))), 0)
+    saves = [c for c in commands if isinstance(c, dm.SaveNumbers)]
+    assert len(saves) == 1
+    assert [n.number_id for n in saves[0].numbers] == list(range(1, 2001))
 
 
 def test_a_restart_resumes_without_dialling_finished_numbers() -> None:
     stored = [
-        dl.DialNumber(number_id=1, number="+1001", state=dl.NumberState.DONE, outcome=Out.ANSWERED),
-        dl.DialNumber(number_id=2, number="+1002", state=dl.NumberState.DIALING, dials=1),
-        dl.DialNumber(number_id=3, number="+1003", attempts=1, dials=1, due_at=500.0),
+        dm.DialNumber(number_id=1, number="+1001", state=dm.NumberState.DONE, outcome=Out.ANSWERED),
+        dm.DialNumber(number_id=2, number="+1002", state=dm.NumberState.DIALING, dials=1),
+        dm.DialNumber(number_id=3, number="+1003", attempts=1, dials=1, due_at=500.0),
     ]
-    dialer = dl.Dialer("7", RULES, status=dl.CampaignStatus.RUNNING, numbers=stored, now=100)
+    dialer = dl.Dialer("7", RULES, status=dm.CampaignStatus.RUNNING, numbers=stored, now=100)
     got = [summary(c) for c in dialer.handle(login("alice"), 100)]
     assert [g for g in got if g] == [("dial", 2, "alice"), ("wake", 500.0)]
+    dialer.handle(dm.CustomerDialed(call_id=cid(2, dials=2)), 100)
     play(
         [
             (101, ended(2, Out.FAILED, dials=2), []),  # number 3 is not due yet, 1 is done
@@ -323,12 +415,12 @@ def test_a_restart_resumes_without_dialling_finished_numbers() -> None:
 @pytest.mark.parametrize(
     ("table", "current", "new"),
     [
-        (dl.NUMBER_TRANSITIONS, dl.NumberState.DONE, dl.NumberState.DIALING),
-        (dl.AGENT_TRANSITIONS, dl.AgentMode.WRAP_UP, dl.AgentMode.DIALING),
-        (dl.CAMPAIGN_TRANSITIONS, dl.CampaignStatus.SETUP, dl.CampaignStatus.FINISHED),
+        (ds.NUMBER_TRANSITIONS, dm.NumberState.DONE, dm.NumberState.DIALING),
+        (ds.AGENT_TRANSITIONS, dm.AgentMode.WRAP_UP, dm.AgentMode.DIALING),
+        (ds.CAMPAIGN_TRANSITIONS, dm.CampaignStatus.SETUP, dm.CampaignStatus.FINISHED),
     ],
 )
 def test_the_tables_refuse_what_they_do_not_list(table: Any, current: Any, new: Any) -> None:
     assert new not in table[current]
     with pytest.raises(IllegalTransition):
-        dl._advance(table, current, new, "subject")
+        ds.advance(table, current, new, "subject")

@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from helpline.core import dialer as dl
+from helpline.core import dialer_messages as dm
 from helpline.core.errors import ClientError
 
 AGENTS = ("a1", "a2")
-RULES = dl.Rules(max_attempts=2, retry_delay_s={dl.Outcome.BUSY: 5.0, dl.Outcome.NO_ANSWER: 9.0})
-outcomes = st.sampled_from(list(dl.Outcome))
+RULES = dm.Rules(max_attempts=2, retry_delay_s={dm.Outcome.BUSY: 5.0, dm.Outcome.NO_ANSWER: 9.0})
+outcomes = st.sampled_from(list(dm.Outcome))
 
 
 class DialerMachine(RuleBasedStateMachine):
@@ -31,23 +32,23 @@ class DialerMachine(RuleBasedStateMachine):
         self.done: set[int] = set()  # numbers seen done
         self.dials = 0
 
-    def _do(self, event: dl.DialerEvent) -> None:
+    def _do(self, event: dm.DialerEvent) -> None:
         status = self.dialer.status
         try:
             commands = self.dialer.handle(event, self.now)
         except ClientError:
             return
         for command in commands:
-            if isinstance(command, dl.Dial):
+            if isinstance(command, dm.Dial):
                 self.dials += 1
                 assert command.number_id not in self.done, "a finished number dialled again"
                 # a dial happens only in a running campaign (it may finish in the same step)
-                assert dl.CampaignStatus.RUNNING in (status, self.dialer.status) or isinstance(
-                    event, dl.StartRequested | dl.NumbersAdded
+                assert dm.CampaignStatus.RUNNING in (status, self.dialer.status) or isinstance(
+                    event, dm.StartRequested | dm.NumbersAdded
                 )
-                assert self.dialer.status is not dl.CampaignStatus.STOPPED
+                assert self.dialer.status is not dm.CampaignStatus.STOPPED
         self.done |= {
-            n.number_id for n in self.dialer.numbers.values() if n.state is dl.NumberState.DONE
+            n.number_id for n in self.dialer.numbers.values() if n.state is dm.NumberState.DONE
         }
 
     @initialize(count=st.integers(0, 4), start=st.booleans())
@@ -62,64 +63,70 @@ class DialerMachine(RuleBasedStateMachine):
     @rule(count=st.integers(1, 3))
     def add_numbers(self, count: int) -> None:
         if count:
-            self._do(dl.NumbersAdded(numbers=tuple((f"+1{i}", {}) for i in range(count))))
+            self._do(dm.NumbersAdded(numbers=tuple((f"+1{i}", {}) for i in range(count))))
 
     @rule()
     def start(self) -> None:
-        self._do(dl.StartRequested())
+        self._do(dm.StartRequested())
 
     @rule()
     def stop(self) -> None:
-        self._do(dl.StopRequested())
+        self._do(dm.StopRequested())
 
     @rule(agent=st.sampled_from(AGENTS), available=st.booleans())
     def log_in(self, agent: str, available: bool) -> None:
-        self._do(dl.AgentLoggedIn(agent_id=agent, available=available))
+        self._do(dm.AgentLoggedIn(agent_id=agent, available=available))
 
     @rule(agent=st.sampled_from(AGENTS), available=st.booleans())
     def availability(self, agent: str, available: bool) -> None:
-        self._do(dl.AgentAvailability(agent_id=agent, available=available))
+        self._do(dm.AgentAvailability(agent_id=agent, available=available))
+
+    @rule(pick=st.integers(0, 5))
+    def customer_dialled(self, pick: int) -> None:
+        live = self._live()
+        if live:
+            self._do(dm.CustomerDialed(call_id=live[pick % len(live)]))
 
     @rule(pick=st.integers(0, 5))
     def connect(self, pick: int) -> None:
         live = self._live()
         if live:
-            self._do(dl.CallConnected(call_id=live[pick % len(live)]))
+            self._do(dm.CallConnected(call_id=live[pick % len(live)]))
 
     @rule(pick=st.integers(0, 5), outcome=outcomes)
-    def end(self, pick: int, outcome: dl.Outcome) -> None:
+    def end(self, pick: int, outcome: dm.Outcome) -> None:
         live = self._live()
         if live:
             call_id = live[pick % len(live)]
             number_id, _ = self.dialer.calls[call_id]
-            if self.dialer.numbers[number_id].outcome is dl.Outcome.ANSWERED:
-                outcome = dl.Outcome.ANSWERED  # a connected call ends as answered
-            self._do(dl.CallEnded(call_id=call_id, outcome=outcome))
+            if self.dialer.numbers[number_id].outcome is dm.Outcome.ANSWERED:
+                outcome = dm.Outcome.ANSWERED  # a connected call ends as answered
+            self._do(dm.CallEnded(call_id=call_id, outcome=outcome))
 
     @rule(pick=st.integers(0, 5))
     def refuse(self, pick: int) -> None:
         live = [
             c
             for c in self._live()
-            if self.dialer.numbers[self.dialer.calls[c][0]].state is dl.NumberState.DIALING
+            if self.dialer.numbers[self.dialer.calls[c][0]].state is dm.NumberState.DIALING
         ]
         if live:
-            self._do(dl.DialRefused(call_id=live[pick % len(live)], reason="taken"))
+            self._do(dm.DialRefused(call_id=live[pick % len(live)], reason="taken"))
 
     @rule(agent=st.sampled_from(AGENTS), last=st.booleans())
     def respond(self, agent: str, last: bool) -> None:
         connection = self.dialer.connection_of(agent)
         call_id = connection.call_id if connection is not None else "cf-1-1-1"
-        self._do(dl.ResponseStored(agent_id=agent, call_id=call_id, last_call=last))
+        self._do(dm.ResponseStored(agent_id=agent, call_id=call_id, last_call=last))
 
     @rule(agent=st.sampled_from(AGENTS))
     def kick(self, agent: str) -> None:
-        self._do(dl.AgentKicked(agent_id=agent))
+        self._do(dm.AgentKicked(agent_id=agent))
 
     @rule(seconds=st.sampled_from([0.0, 1.0, 5.0, 10.0]))
     def tick(self, seconds: float) -> None:
         self.now += seconds
-        self._do(dl.Tick())
+        self._do(dm.Tick())
 
     @invariant()
     def one_call_per_agent_and_per_number(self) -> None:
@@ -128,28 +135,33 @@ class DialerMachine(RuleBasedStateMachine):
         assert len(agents) == len(set(agents))
         assert len(numbers) == len(set(numbers))
         for number in self.dialer.numbers.values():
-            if number.state is dl.NumberState.DIALING:
+            if number.state is dm.NumberState.DIALING:
                 assert self.dialer.calls.get(number.call_id or "", (None,))[0] == number.number_id
 
     @invariant()
     def attempts_within_the_rules(self) -> None:
         for number in self.dialer.numbers.values():
             assert number.attempts <= RULES.max_attempts
-            if number.state is dl.NumberState.PENDING and number.attempts:
-                assert number.outcome in (dl.Outcome.BUSY, dl.Outcome.NO_ANSWER, None) or (
-                    number.outcome is dl.Outcome.NOT_DIALED
+            if number.state is dm.NumberState.PENDING and number.attempts:
+                assert number.outcome in (dm.Outcome.BUSY, dm.Outcome.NO_ANSWER, None) or (
+                    number.outcome is dm.Outcome.NOT_DIALED
                 )
 
     @invariant()
+    def phases_are_of_live_calls(self) -> None:
+        assert self.dialer.customer_dialled <= set(self.dialer.calls)
+        assert self.dialer.ending <= set(self.dialer.calls)
+
+    @invariant()
     def finished_means_everything_done(self) -> None:
-        if self.dialer.status is dl.CampaignStatus.FINISHED:
+        if self.dialer.status is dm.CampaignStatus.FINISHED:
             assert not self.dialer.calls
-            assert all(n.state is dl.NumberState.DONE for n in self.dialer.numbers.values())
+            assert all(n.state is dm.NumberState.DONE for n in self.dialer.numbers.values())
 
     @invariant()
     def a_session_on_a_call_is_that_calls_agent(self) -> None:
         for session in self.dialer.sessions.values():
-            if session.mode is dl.AgentMode.DIALING:
+            if session.mode is dm.AgentMode.DIALING:
                 assert self.dialer.calls[session.call_id or ""][1] == session.agent_id
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from helpline.core.errors import ConfigError
 
@@ -74,34 +74,14 @@ class MobileAppDoc(_Doc):
     active: bool = False
 
 
-def _listed(field: str) -> Any:
-    """As the center document's collections: a list, or a mapping keyed by `field`."""
-
-    def convert(value: object) -> object:
-        if isinstance(value, dict):
-            return [
-                {field: key, **item} if isinstance(item, dict) else item
-                for key, item in value.items()
-            ]
-        return value
-
-    return BeforeValidator(convert)
-
-
-class MenuSections(_Doc):
-    """The two sections this module adds to the center document."""
-
-    menus: Annotated[list[MenuDoc], _listed("id")] = []
-    mobile_apps: Annotated[list[MobileAppDoc], _listed("name")] = []
-
-
 def menu_sections(document: Mapping[str, Any]) -> dict[str, Any]:
     """`menus` and `mobile_apps` of a document, normalized (the engine's `Center` has no
     place for them, so a stored document keeps them beside what `center_document` gives)."""
-    sections = MenuSections.model_validate(
-        {key: document.get(key) or [] for key in ("menus", "mobile_apps")}
-    )
-    return sections.model_dump(mode="json")
+    # imported here: `config.schema` imports this module, and `MenuSections` takes its
+    # `_keyed` collections from `config.schema` (one rule for every section)
+    from helpline.config.menu_sections import MenuSections  # noqa: PLC0415
+
+    return MenuSections.of(document).model_dump(mode="json")
 
 
 # -- cross-references -------------------------------------------------------------------------

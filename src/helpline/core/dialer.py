@@ -4,26 +4,23 @@ Sans-I/O like the engine: `dialer.handle(event, now)` applies one event at the t
 returns commands (dial this number for this agent, end that call, store this, wake me at t).
 Progressive: one line per ready agent. When a logged-in agent is ready (it has stored its
 response to its last connection, seed 003 "After the Login") and the engine says it is idle
-and available, the next number that is due is dialled for it and no other.
-
-Three state machines, each a transition table: the campaign (setup, running, stopped,
-finished), each number (pending, dialing, done) and each logged-in agent (ready, dialing,
-connected, wrap_up, closing). Invariants (tests/core/test_dialer_props.py): never two live
-calls for one agent or one number; no dial unless the campaign runs; a finished campaign has
-every number done.
+and available, the next number that is due is dialled for it and no other. Three transition
+tables (`core.dialer_state`): the campaign, each number, each logged-in agent. Invariants
+(tests/core/test_dialer_props.py): never two live calls for one agent or one number; no dial
+unless the campaign runs; a finished campaign has every number done.
 
 Retries (the campaign's rules): a busy or unanswered number is due again after the delay for
 its outcome until `max_attempts` customer dials were made; an answer or a failure is final.
-A dial the customer never saw (the agent's own phone did not answer, the engine refused it,
-we ended it first) does not count as an attempt and is due again at once.
+A dial the customer never saw does not count and is due again at once. The dialer tracks
+each call's phase itself (`CustomerDialed`: the engine dials the customer), so a call that
+ends before that (the agent's phone did not answer, the agent was kicked while it rang) or
+that the dialer ended itself is `NOT_DIALED`, whatever the record's end reason says.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import TypeVar
+from dataclasses import replace
 
 from helpline.core.dialer_messages import (
     AgentAvailability,
@@ -36,6 +33,7 @@ from helpline.core.dialer_messages import (
     CallEnded,
     CampaignStatus,
     Connection,
+    CustomerDialed,
     Dial,
     DialerCommand,
     DialerEvent,
@@ -49,90 +47,21 @@ from helpline.core.dialer_messages import (
     Rules,
     SaveAttempt,
     SaveCampaign,
-    SaveNumber,
+    SaveNumbers,
     SaveResponse,
     StartRequested,
     StopRequested,
-    Tick,
     WakeAt,
-    outcome_of,
 )
-from helpline.core.errors import Conflict, IllegalTransition, NotFound
-
-__all__ = [
-    "AGENT_TRANSITIONS",
-    "CAMPAIGN_TRANSITIONS",
-    "NUMBER_TRANSITIONS",
-    "AgentAvailability",
-    "AgentConnected",
-    "AgentKicked",
-    "AgentLoggedIn",
-    "AgentLoggedOut",
-    "AgentMode",
-    "CallConnected",
-    "CallEnded",
-    "CampaignStatus",
-    "Connection",
-    "Dial",
-    "DialNumber",
-    "DialRefused",
-    "Dialer",
-    "DialerCommand",
-    "DialerEvent",
-    "EndCall",
-    "NumberState",
-    "NumbersAdded",
-    "Outcome",
-    "ResponseStored",
-    "Rules",
-    "SaveAttempt",
-    "SaveCampaign",
-    "SaveNumber",
-    "SaveResponse",
-    "StartRequested",
-    "StopRequested",
-    "Tick",
-    "WakeAt",
-    "outcome_of",
-]
-
-CAMPAIGN_TRANSITIONS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
-    CampaignStatus.SETUP: frozenset({CampaignStatus.RUNNING}),
-    CampaignStatus.RUNNING: frozenset({CampaignStatus.STOPPED, CampaignStatus.FINISHED}),
-    CampaignStatus.STOPPED: frozenset({CampaignStatus.RUNNING, CampaignStatus.FINISHED}),
-    CampaignStatus.FINISHED: frozenset({CampaignStatus.RUNNING}),  # numbers were added
-}
-NUMBER_TRANSITIONS: dict[NumberState, frozenset[NumberState]] = {
-    NumberState.PENDING: frozenset({NumberState.DIALING}),
-    NumberState.DIALING: frozenset({NumberState.PENDING, NumberState.DONE}),
-    NumberState.DONE: frozenset(),
-}
-AGENT_TRANSITIONS: dict[AgentMode, frozenset[AgentMode]] = {
-    AgentMode.READY: frozenset({AgentMode.DIALING}),
-    AgentMode.DIALING: frozenset({AgentMode.READY, AgentMode.CONNECTED}),
-    AgentMode.CONNECTED: frozenset({AgentMode.WRAP_UP, AgentMode.CLOSING}),
-    AgentMode.WRAP_UP: frozenset({AgentMode.READY}),
-    AgentMode.CLOSING: frozenset({AgentMode.READY}),
-}
-
-S = TypeVar("S", CampaignStatus, NumberState, AgentMode)
-
-
-def _advance(table: dict[S, frozenset[S]], current: S, new: S, subject: str) -> S:
-    if new not in table[current]:
-        raise IllegalTransition(f"{subject}: {current.value} -> {new.value} is not allowed")
-    return new
-
-
-@dataclass(slots=True)
-class _Session:
-    agent_id: str
-    available: bool
-    since: float  # ready since: the longest-waiting agent is dialled for first
-    mode: AgentMode = AgentMode.READY
-    call_id: str | None = None
-    connection: Connection | None = None
-    last_call: bool = False
+from helpline.core.dialer_state import (
+    AGENT_TRANSITIONS,
+    CAMPAIGN_TRANSITIONS,
+    NUMBER_TRANSITIONS,
+    NumberBook,
+    Session,
+    advance,
+)
+from helpline.core.errors import Conflict, NotFound
 
 
 class Dialer:
@@ -147,24 +76,22 @@ class Dialer:
         numbers: Iterable[DialNumber] = (),
         now: float = 0.0,
     ) -> None:
-        """`numbers` restores a campaign after a restart: calls that were live are gone, so a
-        number left dialing is due again (its in-flight attempt is not counted)."""
+        """`numbers` restores a campaign after a restart (`NumberBook.restore`)."""
         self.campaign_id = campaign_id
         self.rules = rules
         self.status = status
         self.now = now
-        self.numbers: dict[int, DialNumber] = {}
-        self.sessions: dict[str, _Session] = {}
+        self._book = NumberBook()
+        self.numbers = self._book.numbers  # number id -> where it stands
+        self.sessions: dict[str, Session] = {}
         self.calls: dict[str, tuple[int, str]] = {}  # live call -> (number id, agent id)
-        self._due: list[tuple[float, int]] = []  # heap of (due_at, number id), lazily cleaned
-        self._open = 0  # numbers not done
+        self.customer_dialled: set[str] = set()  # live calls past the agent leg
+        self.ending: set[str] = set()  # live calls the dialer asked to end
         self._wake: float | None = None
         self._out: list[DialerCommand] = []
-        for restored in numbers:
-            if restored.state is NumberState.DIALING:
-                self._put(replace(restored, state=NumberState.PENDING, call_id=None, due_at=now))
-            else:
-                self._put(restored)
+        self._saved: dict[int, DialNumber] = {}  # numbers changed by the current event
+        self._save_at: int | None = None  # where their `SaveNumbers` goes among the commands
+        self._book.restore(numbers, now)
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -176,8 +103,7 @@ class Dialer:
         return session.connection
 
     def mode_of(self, agent_id: str) -> AgentMode | None:
-        session = self.sessions.get(agent_id)
-        return session.mode if session is not None else None
+        return session.mode if (session := self.sessions.get(agent_id)) else None
 
     # -- input -----------------------------------------------------------------------------------
 
@@ -188,8 +114,12 @@ class Dialer:
         try:
             self._apply(event)
             self._dispatch()
+            if self._save_at is not None:  # before any dial of theirs: a restart loses none
+                out.insert(self._save_at, SaveNumbers(numbers=tuple(self._saved.values())))
         finally:
             self._out = []
+            self._saved = {}
+            self._save_at = None
         return out
 
     def _apply(self, event: DialerEvent) -> None:
@@ -208,50 +138,47 @@ class Dialer:
                     f"agent {event.agent_id} is already logged in to campaign {self.campaign_id}",
                     details={"field": "agentId"},
                 )
-            self.sessions[event.agent_id] = _Session(event.agent_id, event.available, self.now)
+            self.sessions[event.agent_id] = Session(event.agent_id, event.available, self.now)
         elif isinstance(event, AgentAvailability):
             session = self.sessions.get(event.agent_id)
             if session is not None:
                 session.available = event.available
         elif isinstance(event, DialRefused):
             self._call_over(event.call_id, Outcome.NOT_DIALED, refused=True)
+        elif isinstance(event, CustomerDialed):
+            if event.call_id in self.calls:
+                self.customer_dialled.add(event.call_id)
         elif isinstance(event, CallConnected):
             self._connected(event.call_id)
         elif isinstance(event, CallEnded):
-            if event.outcome is Outcome.ANSWERED:
+            outcome = event.outcome
+            if outcome is Outcome.ANSWERED:
                 self._connected(event.call_id)  # in case the connect was never seen
-            self._call_over(event.call_id, event.outcome, refused=False)
+            elif event.call_id not in self.customer_dialled or event.call_id in self.ending:
+                outcome = Outcome.NOT_DIALED  # the customer never saw it, or we ended it
+            self._call_over(event.call_id, outcome, refused=False)
         elif isinstance(event, ResponseStored):
             self._response(event)
         elif isinstance(event, AgentKicked):
             session = self._session(event.agent_id)
             if session.call_id is not None and session.mode is not AgentMode.WRAP_UP:
-                self._out.append(EndCall(call_id=session.call_id, reason="agent_kicked"))
+                self._end(session.call_id, "agent_kicked")
             self._log_out(session, "kicked")
         # Tick: nothing to apply; the dispatch below dials whatever became due
 
     # -- numbers ---------------------------------------------------------------------------------
 
-    def _put(self, number: DialNumber) -> None:
-        old = self.numbers.get(number.number_id)
-        self.numbers[number.number_id] = number
-        if (old is None or old.state is NumberState.DONE) and number.state is not NumberState.DONE:
-            self._open += 1
-        elif (
-            old is not None
-            and old.state is not NumberState.DONE
-            and number.state is (NumberState.DONE)
-        ):
-            self._open -= 1
-        if number.state is NumberState.PENDING:
-            heapq.heappush(self._due, (number.due_at, number.number_id))
-
     def _move(self, number: DialNumber, state: NumberState, **changes: object) -> DialNumber:
-        _advance(NUMBER_TRANSITIONS, number.state, state, f"number {number.number_id}")
+        advance(NUMBER_TRANSITIONS, number.state, state, f"number {number.number_id}")
         moved = replace(number, state=state, **changes)  # type: ignore[arg-type]
-        self._put(moved)
-        self._out.append(SaveNumber(number=moved))
+        self._book.put(moved)
+        self._save(moved)
         return moved
+
+    def _save(self, number: DialNumber) -> None:
+        if self._save_at is None:
+            self._save_at = len(self._out)
+        self._saved[number.number_id] = number
 
     def _add_numbers(self, event: NumbersAdded) -> None:
         next_id = max(self.numbers, default=0) + 1
@@ -259,13 +186,13 @@ class Dialer:
             added = DialNumber(
                 number_id=next_id + offset, number=number, data=dict(data), due_at=self.now
             )
-            self._put(added)
-            self._out.append(SaveNumber(number=added))
+            self._book.put(added)
+            self._save(added)
         if self.status is CampaignStatus.FINISHED and event.numbers:
             self._set_status(CampaignStatus.RUNNING)
 
     def _set_status(self, status: CampaignStatus) -> None:
-        self.status = _advance(CAMPAIGN_TRANSITIONS, self.status, status, "campaign")
+        self.status = advance(CAMPAIGN_TRANSITIONS, self.status, status, "campaign")
         self._out.append(SaveCampaign(status=status))
 
     # -- calls -----------------------------------------------------------------------------------
@@ -284,7 +211,7 @@ class Dialer:
         session = self.sessions.get(agent_id)
         if session is None or session.call_id != call_id:
             return  # the agent was kicked meanwhile: its call is being ended
-        session.mode = _advance(AGENT_TRANSITIONS, session.mode, AgentMode.CONNECTED, agent_id)
+        session.mode = advance(AGENT_TRANSITIONS, session.mode, AgentMode.CONNECTED, agent_id)
         session.connection = Connection(
             call_id=call_id,
             campaign_id=self.campaign_id,
@@ -301,6 +228,8 @@ class Dialer:
         live = self.calls.pop(call_id, None)
         if live is None:
             return  # not ours, or already over
+        self.customer_dialled.discard(call_id)
+        self.ending.discard(call_id)
         number_id, agent_id = live
         number = self.numbers[number_id]
         self._out.append(
@@ -319,13 +248,13 @@ class Dialer:
             return
         if session.mode is AgentMode.DIALING:
             session.call_id = None
-            session.mode = _advance(AGENT_TRANSITIONS, session.mode, AgentMode.READY, agent_id)
+            session.mode = advance(AGENT_TRANSITIONS, session.mode, AgentMode.READY, agent_id)
             if refused:
                 session.available = False  # until the engine says it is free again
             if outcome is Outcome.NOT_DIALED and not refused:
                 self._log_out(session, "agent_no_answer")  # its phone did not take the call
         elif session.mode is AgentMode.CONNECTED:
-            session.mode = _advance(AGENT_TRANSITIONS, session.mode, AgentMode.WRAP_UP, agent_id)
+            session.mode = advance(AGENT_TRANSITIONS, session.mode, AgentMode.WRAP_UP, agent_id)
         elif session.mode is AgentMode.CLOSING:
             self._after_response(session)
 
@@ -350,7 +279,7 @@ class Dialer:
 
     # -- agents ----------------------------------------------------------------------------------
 
-    def _session(self, agent_id: str) -> _Session:
+    def _session(self, agent_id: str) -> Session:
         session = self.sessions.get(agent_id)
         if session is None:
             raise NotFound(
@@ -383,36 +312,33 @@ class Dialer:
         )
         session.last_call = event.last_call
         if session.mode is AgentMode.CONNECTED:  # "Next Call" while talking: end this call first
-            session.mode = _advance(
+            session.mode = advance(
                 AGENT_TRANSITIONS, session.mode, AgentMode.CLOSING, session.agent_id
             )
-            self._out.append(EndCall(call_id=connection.call_id, reason="agent_next_call"))
+            self._end(connection.call_id, "agent_next_call")
             return
         self._after_response(session)
 
-    def _after_response(self, session: _Session) -> None:
+    def _after_response(self, session: Session) -> None:
         if session.last_call:
             self._log_out(session, "last_call")
             return
-        session.mode = _advance(AGENT_TRANSITIONS, session.mode, AgentMode.READY, session.agent_id)
+        session.mode = advance(AGENT_TRANSITIONS, session.mode, AgentMode.READY, session.agent_id)
         session.call_id = None
         session.connection = None
         session.since = self.now
 
-    def _log_out(self, session: _Session, reason: str) -> None:
+    def _log_out(self, session: Session, reason: str) -> None:
         del self.sessions[session.agent_id]
         self._out.append(AgentLoggedOut(agent_id=session.agent_id, reason=reason))
 
     # -- dispatch --------------------------------------------------------------------------------
 
-    def _busy_agents(self) -> set[str]:
-        return {agent_id for _, agent_id in self.calls.values()}
-
     def _dispatch(self) -> None:
         """Progressive: one dial per ready agent, the longest-waiting agent first, the number
         due earliest first (in the order numbers were added)."""
         if self.status is CampaignStatus.RUNNING and self.sessions:
-            busy = self._busy_agents()
+            busy = {agent_id for _, agent_id in self.calls.values()}
             ready = sorted(
                 (
                     s
@@ -422,35 +348,20 @@ class Dialer:
                 key=lambda s: (s.since, s.agent_id),
             )
             for session in ready:
-                number = self._next_due()
+                number = self._book.take_due(self.now)
                 if number is None:
                     break
                 self._dial(session, number)
         stoppable = self.status in (CampaignStatus.RUNNING, CampaignStatus.STOPPED)
-        if stoppable and self._open == 0 and not self.calls:
+        if stoppable and self._book.open == 0 and not self.calls:
             self._set_status(CampaignStatus.FINISHED)
         self._arm_wake()
 
-    def _next_due(self) -> DialNumber | None:
-        while self._due:
-            due_at, number_id = self._due[0]
-            number = self.numbers[number_id]
-            if number.state is not NumberState.PENDING or number.due_at != due_at:
-                heapq.heappop(self._due)  # stale entry
-                continue
-            if due_at > self.now:
-                return None
-            heapq.heappop(self._due)
-            return number
-        return None
-
-    def _dial(self, session: _Session, number: DialNumber) -> None:
+    def _dial(self, session: Session, number: DialNumber) -> None:
         dials = number.dials + 1
         call_id = f"cf-{self.campaign_id}-{number.number_id}-{dials}"
         number = self._move(number, NumberState.DIALING, dials=dials, call_id=call_id)
-        session.mode = _advance(
-            AGENT_TRANSITIONS, session.mode, AgentMode.DIALING, session.agent_id
-        )
+        session.mode = advance(AGENT_TRANSITIONS, session.mode, AgentMode.DIALING, session.agent_id)
         session.call_id = call_id
         self.calls[call_id] = (number.number_id, session.agent_id)
         self._out.append(
@@ -478,13 +389,11 @@ class Dialer:
         """Ask to be woken when the earliest retry falls due (only while running)."""
         if self.status is not CampaignStatus.RUNNING:
             return
-        while self._due:
-            due_at, number_id = self._due[0]
-            number = self.numbers[number_id]
-            if number.state is not NumberState.PENDING or number.due_at != due_at:
-                heapq.heappop(self._due)
-                continue
-            if due_at > self.now and due_at != self._wake:
-                self._wake = due_at
-                self._out.append(WakeAt(at=due_at))
-            return
+        number = self._book.earliest()
+        if number is not None and number.due_at > self.now and number.due_at != self._wake:
+            self._wake = number.due_at
+            self._out.append(WakeAt(at=number.due_at))
+
+    def _end(self, call_id: str, reason: str) -> None:
+        self.ending.add(call_id)
+        self._out.append(EndCall(call_id=call_id, reason=reason))

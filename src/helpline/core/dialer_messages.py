@@ -11,6 +11,40 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+__all__ = [
+    "AgentAvailability",
+    "AgentConnected",
+    "AgentKicked",
+    "AgentLoggedIn",
+    "AgentLoggedOut",
+    "AgentMode",
+    "CallConnected",
+    "CallEnded",
+    "CampaignStatus",
+    "Connection",
+    "CustomerDialed",
+    "Dial",
+    "DialNumber",
+    "DialRefused",
+    "DialerCommand",
+    "DialerEvent",
+    "EndCall",
+    "NumberState",
+    "NumbersAdded",
+    "Outcome",
+    "ResponseStored",
+    "Rules",
+    "SaveAttempt",
+    "SaveCampaign",
+    "SaveNumbers",
+    "SaveResponse",
+    "StartRequested",
+    "StopRequested",
+    "Tick",
+    "WakeAt",
+    "outcome_of",
+]
+
 
 class CampaignStatus(StrEnum):
     SETUP = "setup"  # created, never started
@@ -124,12 +158,24 @@ class DialRefused:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerDialed:
+    """The agent took the call and the customer's phone is being dialled (the engine's call
+    state `dialing_customer`): from now on the call counts as an attempt on the number."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallConnected:
     call_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallEnded:
+    """The call is over. `outcome` is what the record says of the customer leg (`outcome_of`);
+    the dialer uses it only if it saw the customer dialled and did not end the call itself
+    (else the customer never saw the dial: `NOT_DIALED`)."""
+
     call_id: str
     outcome: Outcome
 
@@ -162,6 +208,7 @@ DialerEvent = (
     | AgentLoggedIn
     | AgentAvailability
     | DialRefused
+    | CustomerDialed
     | CallConnected
     | CallEnded
     | ResponseStored
@@ -202,8 +249,11 @@ class SaveCampaign:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SaveNumber:
-    number: DialNumber
+class SaveNumbers:
+    """The numbers an event changed, each as it stands after it: one write per event (a
+    request adding 10000 numbers is one batch, not 10000 transactions)."""
+
+    numbers: tuple[DialNumber, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -240,7 +290,7 @@ DialerCommand = (
     | EndCall
     | WakeAt
     | SaveCampaign
-    | SaveNumber
+    | SaveNumbers
     | SaveAttempt
     | SaveResponse
     | AgentConnected
@@ -249,14 +299,15 @@ DialerCommand = (
 
 
 def outcome_of(result: str, end_reason: str) -> Outcome:
-    """A callout's outcome from its call record (`core.records`): the result, and for a failed
-    call the reason `CustomerDialFailed` or the engine gave."""
+    """What a callout's record (`core.records`) says of its customer leg, for a call whose
+    customer was dialled: answered, busy, a carrier failure (`CustomerDialFailed` reasons
+    `busy`, `failed`), else not answered (`no_answer`, or the call was ended by someone while
+    the customer's phone rang: the number is not to blame, it is tried again later). Whether
+    the customer was dialled at all is not read from reason strings: the dialer tracks it."""
     if result == "answered":
         return Outcome.ANSWERED
     if end_reason == "busy":
         return Outcome.BUSY
-    if end_reason == "no_answer":
-        return Outcome.NO_ANSWER
-    if end_reason in ("agent_no_answer", "agent_rejected", "api_hangup", "system_hangup"):
-        return Outcome.NOT_DIALED  # the agent leg never got to the customer, or we ended it
-    return Outcome.FAILED
+    if end_reason == "failed":
+        return Outcome.FAILED
+    return Outcome.NO_ANSWER

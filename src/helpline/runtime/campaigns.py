@@ -1,14 +1,15 @@
 """The campaign dialers of one tenant on the real clock (seed 003, `core.dialer`).
 
 Each campaign's `Dialer` decides; this module carries out what it asks, one event at a time
-(a lock: the dialers are plain objects, their commands are awaited): a `Dial` becomes an
-agent-first callout on the tenant's engine (`CalloutRequested`, seed 000 Step 4 method 2), so
-routing, the agent's state and the call record stay the engine's; `Save*` go to the store
-before the call is placed, so a restart never dials a finished number again; `WakeAt` is a
-timer for the next retry. What happens to the calls comes back from the tenant's bus, never
-by polling: `agent.state_changed` (is the agent idle and available?), `call.state_changed`
-(connected) and `call.ended` (the record's result and end reason give the outcome).
-`getConnectionForAgent` waits on a future that `AgentConnected` resolves.
+(a lock): a `Dial` is an agent-first callout on the tenant's engine (`CalloutRequested`, seed
+000 Step 4 method 2), so routing, the agent's state and the record stay the engine's; `Save*`
+go to the store before the call is placed; `WakeAt` is a timer. What happens to the calls
+comes from the runtime's `event_hooks` (in the engine's order, never dropped, unlike the bus,
+whose slow readers lose the oldest of 1000 messages), on an unbounded queue one task reads.
+Belt and braces, every `Tick` (a retry's wake-up; a sweep every `sweep_s` while a campaign has
+calls or agents) reconciles a dialer with the engine (`_reconcile`), so no lost message can
+leave an agent or a campaign stuck. `getConnectionForAgent` awaits a future `AgentConnected`
+resolves.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from helpline.bus import LocalBus, Subscription
 from helpline.core import dialer as dl
+from helpline.core import dialer_messages as dm
 from helpline.core import events as ev
 from helpline.core.errors import ClientError, Conflict, NotFound
 from helpline.runtime.tenant import TenantRuntime
@@ -37,17 +38,19 @@ class CampaignStore(Protocol):
 
     async def save_campaign_status(self, tenant_id: str, campaign_id: int, status: str) -> None: ...
 
-    async def save_number(
-        self, tenant_id: str, campaign_id: int, number: dl.DialNumber
+    async def save_numbers(
+        self, tenant_id: str, campaign_id: int, numbers: Sequence[dm.DialNumber]
     ) -> None: ...
 
     async def save_attempt(
-        self, tenant_id: str, campaign_id: int, attempt: dl.SaveAttempt
+        self, tenant_id: str, campaign_id: int, attempt: dm.SaveAttempt
     ) -> None: ...
 
     async def save_response(
-        self, tenant_id: str, campaign_id: int, response: dl.SaveResponse
+        self, tenant_id: str, campaign_id: int, response: dm.SaveResponse
     ) -> None: ...
+
+    async def call_end(self, tenant_id: str, call_id: str) -> tuple[str, str] | None: ...
 
 
 class LoggedOut(Conflict):
@@ -57,27 +60,33 @@ class LoggedOut(Conflict):
 class TenantCampaigns:
     """The dialers of one tenant's campaigns and the agents logged in to them."""
 
-    def __init__(self, runtime: TenantRuntime, bus: LocalBus, store: CampaignStore) -> None:
+    sweep_s = 5.0  # how often a campaign with calls or agents is reconciled with the engine
+
+    def __init__(self, runtime: TenantRuntime, store: CampaignStore) -> None:
         self.runtime = runtime
         self.tenant_id = runtime.tenant_id
         self.store = store
         self.dialers: dict[str, dl.Dialer] = {}
         self.agent_campaign: dict[str, str] = {}  # a Helpline agent is in one campaign at a time
         self._lock = asyncio.Lock()
-        self._waiters: dict[str, list[asyncio.Future[dl.Connection]]] = {}
+        self._waiters: dict[str, list[asyncio.Future[dm.Connection]]] = {}
         # seed 003: the agent id an agent hears after sendAgentCallBack and logs in with
         self.agent_ids: dict[str, tuple[str, str]] = {}  # agent id -> (campaign, Helpline agent)
-        self._responses: dict[str, dl.SaveResponse] = {}  # for calls whose record is not written
+        self._responses: dict[str, dm.SaveResponse] = {}  # for calls whose record is not written
         self._wakes: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._subscription: Subscription = bus.subscribe(self.tenant_id)
+        self._heard: asyncio.Queue[Mapping[str, Any]] = asyncio.Queue()  # unbounded
+        runtime.event_hooks.append(self._hear)
         self._reader = asyncio.create_task(self._read(), name=f"campaigns-{self.tenant_id}")
+        self._sweeper = asyncio.create_task(self._sweep(), name=f"sweep-{self.tenant_id}")
 
     async def stop(self) -> None:
-        self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader
-        self._subscription.close()
+        if self._hear in self.runtime.event_hooks:
+            self.runtime.event_hooks.remove(self._hear)
+        for task in (self._reader, self._sweeper):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for handle in self._wakes.values():
             handle.cancel()
         for task in list(self._tasks):
@@ -99,21 +108,16 @@ class TenantCampaigns:
         agent = self.runtime.engine.agents.get(agent_id)
         return agent is not None and agent.ineligibility() is None
 
-    async def apply(self, campaign_id: str, event: dl.DialerEvent) -> None:
+    async def apply(self, campaign_id: str, event: dm.DialerEvent) -> None:
         """Apply an event to a campaign's dialer and carry out its commands, in order."""
         async with self._lock:
             await self._apply(campaign_id, event)
 
     async def login(self, campaign_id: str, agent_id: str) -> None:
         async with self._lock:
-            current = self.agent_campaign.get(agent_id)
-            if current is not None:
-                raise Conflict(
-                    f"agent {agent_id} is logged in to campaign {current}",
-                    details={"field": "agentId"},
-                )
+            self._not_in_a_campaign(agent_id)
             self.runtime.require_agent(agent_id)
-            event = dl.AgentLoggedIn(agent_id=agent_id, available=self.available(agent_id))
+            event = dm.AgentLoggedIn(agent_id=agent_id, available=self.available(agent_id))
             self.dialer(campaign_id)  # NotFound before anything changes
             self.agent_campaign[agent_id] = campaign_id
             try:
@@ -126,11 +130,7 @@ class TenantCampaigns:
         """sendAgentCallBack: a fresh agent id (6 digits) for the agent to log in with."""
         self.dialer(campaign_id)
         self.runtime.require_agent(agent_id)
-        current = self.agent_campaign.get(agent_id)
-        if current is not None:
-            raise Conflict(
-                f"agent {agent_id} is logged in to campaign {current}", details={"field": "agentId"}
-            )
+        self._not_in_a_campaign(agent_id)
         for code, (_, agent) in list(self.agent_ids.items()):
             if agent == agent_id:
                 del self.agent_ids[code]  # a new callback replaces an unused one
@@ -138,20 +138,16 @@ class TenantCampaigns:
         while code in self.agent_ids:
             code = f"{secrets.randbelow(900_000) + 100_000}"
         self.agent_ids[code] = (campaign_id, agent_id)
-        self.runtime.bus.publish(
-            self.tenant_id,
-            {
-                "type": "callfire.agent_callback",
-                "tenant_id": self.tenant_id,
-                "at": self.runtime.clock(),
-                "data": {
-                    "agent_id": agent_id,
-                    "campaign_id": campaign_id,
-                    "callfire_agent_id": code,
-                },
-            },
-        )
+        data = {"agent_id": agent_id, "campaign_id": campaign_id, "callfire_agent_id": code}
+        kind, at = "callfire.agent_callback", self.runtime.clock()
+        message = {"type": kind, "tenant_id": self.tenant_id, "at": at, "data": data}
+        self.runtime.bus.publish(self.tenant_id, message)
         return code
+
+    def _not_in_a_campaign(self, agent_id: str) -> None:
+        if (current := self.agent_campaign.get(agent_id)) is not None:
+            message = f"agent {agent_id} is logged in to campaign {current}"
+            raise Conflict(message, details={"field": "agentId"})
 
     def agent_of(self, campaign_id: str, code: str) -> str:
         """The Helpline agent behind a CallFire agent id of this campaign."""
@@ -165,7 +161,7 @@ class TenantCampaigns:
 
     async def wait_connection(
         self, campaign_id: str, agent_id: str, timeout_s: float
-    ) -> dl.Connection | None:
+    ) -> dm.Connection | None:
         """The agent's connection: the current one, else the next within `timeout_s` (None)."""
         dialer = self.dialer(campaign_id)
         if agent_id not in dialer.sessions:
@@ -176,7 +172,7 @@ class TenantCampaigns:
         current = dialer.connection_of(agent_id)
         if current is not None:
             return current
-        future: asyncio.Future[dl.Connection] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[dm.Connection] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(agent_id, []).append(future)
         try:
             return await asyncio.wait_for(future, timeout_s)
@@ -189,59 +185,57 @@ class TenantCampaigns:
 
     # -- carrying out --------------------------------------------------------------------------
 
-    async def _apply(self, campaign_id: str, first: dl.DialerEvent) -> None:
+    async def _apply(self, campaign_id: str, first: dm.DialerEvent) -> None:
         dialer = self.dialer(campaign_id)
-        pending: list[dl.DialerEvent] = [first]
+        pending: list[dm.DialerEvent] = [first]
+        if isinstance(first, dm.Tick):
+            pending[:0] = await self._reconcile(dialer)
         while pending:
             event = pending.pop(0)
             commands = dialer.handle(event, self.runtime.clock())
             for command in commands:
                 pending.extend(await self._carry_out(dialer, command))
 
-    async def _carry_out(self, dialer: dl.Dialer, command: dl.DialerCommand) -> list[Any]:
+    async def _carry_out(self, dialer: dl.Dialer, command: dm.DialerCommand) -> list[Any]:
         campaign = int(dialer.campaign_id)
         tenant = self.tenant_id
-        if isinstance(command, dl.Dial):
+        if isinstance(command, dm.Dial):
             return await self._dial(command)
-        if isinstance(command, dl.EndCall):
+        if isinstance(command, dm.EndCall):
             self.runtime.post(
                 ev.CallHungUp(call_id=command.call_id, party=ev.Party.SYSTEM, reason=command.reason)
             )
-        elif isinstance(command, dl.WakeAt):
+        elif isinstance(command, dm.WakeAt):
             self._wake(dialer.campaign_id, command.at)
-        elif isinstance(command, dl.SaveCampaign):
+        elif isinstance(command, dm.SaveCampaign):
             await self.store.save_campaign_status(tenant, campaign, command.status.value)
-        elif isinstance(command, dl.SaveNumber):
-            await self.store.save_number(tenant, campaign, command.number)
-        elif isinstance(command, dl.SaveAttempt):
+        elif isinstance(command, dm.SaveNumbers):
+            await self.store.save_numbers(tenant, campaign, command.numbers)
+        elif isinstance(command, dm.SaveAttempt):
             await self.store.save_attempt(tenant, campaign, command)
-        elif isinstance(command, dl.SaveResponse):
+        elif isinstance(command, dm.SaveResponse):
             await self.store.save_response(tenant, campaign, command)
             if command.call_id in dialer.calls:  # its record comes when the call ends
                 self._responses[command.call_id] = command
             else:
                 await self._amend(command)
-        elif isinstance(command, dl.AgentConnected):
+        elif isinstance(command, dm.AgentConnected):
             agent_id = command.connection.agent_id
             for future in self._waiters.pop(agent_id, []):
                 if not future.done():
                     future.set_result(command.connection)
-        elif isinstance(command, dl.AgentLoggedOut):
+        elif isinstance(command, dm.AgentLoggedOut):
             self.agent_campaign.pop(command.agent_id, None)
             for code, (_, agent) in list(self.agent_ids.items()):
                 if agent == command.agent_id:
                     del self.agent_ids[code]  # a new sendAgentCallBack gives a new agent id
+            left = f"agent {command.agent_id} left the campaign ({command.reason})"
             for future in self._waiters.pop(command.agent_id, []):
                 if not future.done():
-                    future.set_exception(
-                        LoggedOut(
-                            f"agent {command.agent_id} left the campaign ({command.reason})",
-                            details={"field": "agentId"},
-                        )
-                    )
+                    future.set_exception(LoggedOut(left, details={"field": "agentId"}))
         return []
 
-    async def _dial(self, command: dl.Dial) -> list[Any]:
+    async def _dial(self, command: dm.Dial) -> list[Any]:
         try:
             await self.runtime.submit(
                 ev.CalloutRequested(
@@ -254,14 +248,14 @@ class TenantCampaigns:
             )
         except ClientError as error:  # the agent was taken or went away meanwhile
             return [
-                dl.DialRefused(call_id=command.call_id, reason=error.message),
-                dl.AgentAvailability(
+                dm.DialRefused(call_id=command.call_id, reason=error.message),
+                dm.AgentAvailability(
                     agent_id=command.agent_id, available=self.available(command.agent_id)
                 ),
             ]
         return []
 
-    async def _amend(self, response: dl.SaveResponse) -> None:
+    async def _amend(self, response: dm.SaveResponse) -> None:
         """The disposition and notes go on the call's own record too (like wrap-up's)."""
         await self.runtime.records.amend_record(
             self.tenant_id, response.call_id, None, response.disposition, response.notes
@@ -274,7 +268,7 @@ class TenantCampaigns:
         delay = max(0.0, at - self.runtime.clock())
         loop = asyncio.get_running_loop()
         self._wakes[campaign_id] = loop.call_later(
-            delay, lambda: self._spawn(self.apply(campaign_id, dl.Tick()))
+            delay, lambda: self._spawn(self.apply(campaign_id, dm.Tick()))
         )
 
     def _spawn(self, coroutine: Any) -> None:
@@ -282,17 +276,50 @@ class TenantCampaigns:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # -- what the bus tells ----------------------------------------------------------------------
+    async def _reconcile(self, dialer: dl.Dialer) -> list[dm.DialerEvent]:
+        """What the engine says that the dialer may have missed: calls it thinks live that the
+        engine has ended (the end built from the stored record; not written yet: the hook's
+        `call.ended` is on its way) and agents whose availability changed."""
+        found: list[dm.DialerEvent] = []
+        for call_id in list(dialer.calls):
+            if call_id in self.runtime.engine.calls:
+                continue
+            end = await self.store.call_end(self.tenant_id, call_id)
+            if end is not None:
+                found.append(dm.CallEnded(call_id=call_id, outcome=dm.outcome_of(*end)))
+                if (response := self._responses.pop(call_id, None)) is not None:
+                    await self._amend(response)  # its `call.ended` is what was lost
+        for agent_id, session in dialer.sessions.items():
+            available = self.available(agent_id)
+            if available != session.available:
+                found.append(dm.AgentAvailability(agent_id=agent_id, available=available))
+        return found
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_s)
+            for campaign_id, dialer in list(self.dialers.items()):
+                if dialer.calls or dialer.sessions:
+                    try:
+                        await self.apply(campaign_id, dm.Tick())
+                    except Exception:  # keep sweeping the other campaigns
+                        log.exception("tenant %s: campaign %s sweep", self.tenant_id, campaign_id)
+
+    # -- what the engine tells -----------------------------------------------------------------
+
+    _HEARD = frozenset({"agent.state_changed", "call.state_changed", "call.ended"})
+
+    def _hear(self, message: Mapping[str, Any]) -> None:
+        """The runtime's `EventHook`: keep what the dialers need, in order, nothing dropped."""
+        if message.get("type") in self._HEARD:
+            self._heard.put_nowait(message)
 
     def _campaign_of_call(self, call_id: str) -> str | None:
-        for campaign_id, dialer in self.dialers.items():
-            if call_id in dialer.calls:
-                return campaign_id
-        return None
+        return next((c for c, dialer in self.dialers.items() if call_id in dialer.calls), None)
 
     async def _read(self) -> None:
         while True:
-            message = await self._subscription.get()
+            message = await self._heard.get()
             try:
                 await self._on_message(message)
             except Exception:  # keep reading: one bad message must not stop the dialers
@@ -302,25 +329,27 @@ class TenantCampaigns:
         kind = message.get("type")
         data = message.get("data") or {}
         if kind == "agent.state_changed":
-            agent_id = str(data.get("agent_id"))
-            campaign_id = self.agent_campaign.get(agent_id)
-            if campaign_id is not None:
-                available = self.available(agent_id)
+            agent = str(data.get("agent_id"))
+            if (campaign_id := self.agent_campaign.get(agent)) is not None:
+                available = self.available(agent)
                 await self.apply(
-                    campaign_id, dl.AgentAvailability(agent_id=agent_id, available=available)
+                    campaign_id, dm.AgentAvailability(agent_id=agent, available=available)
                 )
             return
         call_id = str(data.get("call_id", ""))
         if not call_id.startswith("cf-"):
             return
         campaign_id = self._campaign_of_call(call_id)
-        if kind == "call.state_changed" and data.get("state") == "connected":
-            if campaign_id is not None:
-                await self.apply(campaign_id, dl.CallConnected(call_id=call_id))
+        if kind == "call.state_changed" and campaign_id is not None:
+            state = data.get("state")
+            if state == "dialing_customer":
+                await self.apply(campaign_id, dm.CustomerDialed(call_id=call_id))
+            elif state == "connected":
+                await self.apply(campaign_id, dm.CallConnected(call_id=call_id))
         elif kind == "call.ended":
             if campaign_id is not None:
-                outcome = dl.outcome_of(str(data.get("result")), str(data.get("end_reason")))
-                await self.apply(campaign_id, dl.CallEnded(call_id=call_id, outcome=outcome))
+                outcome = dm.outcome_of(str(data.get("result")), str(data.get("end_reason")))
+                await self.apply(campaign_id, dm.CallEnded(call_id=call_id, outcome=outcome))
             response = self._responses.pop(call_id, None)
             if response is not None:
                 await self._amend(response)
@@ -357,7 +386,7 @@ class Campaigns:
             found = self.tenants.get(tenant_id)
             if found is None:
                 runtime = self.hub.runtime(tenant_id)
-                found = TenantCampaigns(runtime, self.hub.bus, self.store)
+                found = TenantCampaigns(runtime, self.store)
                 for dialer in await self.store.load_dialers(tenant_id, runtime.clock()):
                     found.add(dialer)
                 self.tenants[tenant_id] = found

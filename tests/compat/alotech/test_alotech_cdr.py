@@ -287,5 +287,5 @@ async def test_a_forged_cursor_is_a_400_naming_it(api: Api) -> None:
         cursor="forged",
         app_token=api.acme.app_token,
     )
-    error = error_of(response, 400, "invalid_cursor")
-    assert error["details"]["path"] == "cursor"
+    error = error_of(response, 400, "invalid_parameter")
+    assert error["details"] == {"field": "cursor"}  # like every other parameter

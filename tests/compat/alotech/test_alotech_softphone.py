@@ -6,8 +6,11 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from alotech_support import alo_ok, login
-from api_support import Api, error_of
+from alotech_support import API, alo_ok, login
+from api_support import Api, error_of, ok
+
+from helpline.api.compat.alotech.softphone import verify_sso
+from helpline.api.errors import VendorError
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -55,3 +58,50 @@ async def test_a_missing_parameter_is_a_400_naming_it(api: Api, missing: str) ->
     del params[missing]
     error = error_of(await api.anonymous.get(SSO, params=params), 400, "invalid_parameter")
     assert error["details"]["field"] == missing
+
+
+async def test_the_sso_address_opens_the_softphone_page_signed_in_by_the_session(
+    api: Api,
+) -> None:
+    """Followed to the end, the iframe address is the softphone page (200, HTML); the page
+    signs in with the session through `GET /v1/web/me`, which accepts exactly the sessions
+    `verify_sso` accepts, as the same agent."""
+    session = await login(api)
+    query = {"tenant": api.acme.tenant_id, "session": session}
+    page = await api.anonymous.get(SSO, params=query, follow_redirects=True)
+    assert page.status_code == 200
+    assert page.url.path == "/softphone"
+    assert page.headers["content-type"].startswith("text/html")
+    assert parse_qs(page.url.query.decode()) == {k: [v] for k, v in query.items()}
+    me = ok(await api.anonymous.get("/v1/web/me", headers={"authorization": f"Bearer {session}"}))
+    checked = await verify_sso(api.app.state.helpline, query)
+    assert (me["tenant_id"], me["agent_id"]) == (checked.tenant_id, checked.agent_id)
+    assert me["tenant_id"] == api.acme.tenant_id
+    # a session neither accepts
+    refused = await api.anonymous.get("/v1/web/me", headers={"authorization": "Bearer ses_x"})
+    assert refused.status_code == 401
+    with pytest.raises(VendorError):
+        await verify_sso(api.app.state.helpline, {**query, "session": "ses_x"})
+
+
+async def test_the_sso_address_is_not_steered_by_the_host_header(api: Api) -> None:
+    session = await login(api)
+    response = await api.anonymous.get(
+        API, params={"function": "softphone", "session": session}, headers={"host": "evil.example"}
+    )
+    body = ok(response)
+    assert "evil.example" not in body["url"]
+    settings = api.app.state.helpline.settings
+    assert body["url"].startswith(settings.base_url().rstrip("/") + SSO)
+
+
+async def test_without_a_configured_address_the_sso_address_is_relative(api: Api) -> None:
+    settings = api.app.state.helpline.settings
+    before = (settings.public_url, settings.host)
+    settings.public_url, settings.host = None, "0.0.0.0"
+    try:
+        session = await login(api)
+        body = await alo_ok(api.anonymous, function="softphone", session=session)
+    finally:
+        settings.public_url, settings.host = before
+    assert body["url"].startswith(f"{SSO}?")

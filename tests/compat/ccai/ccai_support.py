@@ -1,5 +1,6 @@
 """What the CCAI tests share: a center with a tree of queue menus and mobile apps, the
-vendor's paths, and a way to put calls into queues through the sandbox carrier."""
+vendor's paths, a way to put calls into queues through the sandbox carrier, and the seed's
+call object (one copy, checked by `assert_call_shape` wherever a call object comes back)."""
 
 from __future__ import annotations
 
@@ -156,3 +157,76 @@ async def post_call(client: httpx.AsyncClient, **fields: Any) -> httpx.Response:
 async def make_call(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
     found: dict[str, Any] = ok(await post_call(client, **fields), 201)
     return found
+
+
+# seed 004 "Success response sample", verbatim
+SAMPLE: dict[str, Any] = {
+    "id": 6868,
+    "lang": "en",
+    "call_type": "IncomingCall",
+    "status": "queued",
+    "created_at": "2019-04-04T15:42:14.000Z",
+    "queued_at": "2019-04-04T15:42:14.000Z",
+    "assigned_at": None,
+    "connected_at": None,
+    "ends_at": None,
+    "scheduled_at": None,
+    "wait_duration": 0,
+    "call_duration": 0,
+    "hold_duration": 0,
+    "rating": None,
+    "has_feedback": False,
+    "out_ticket_id": None,
+    "out_ticket_url": None,
+    "verified": False,
+    "recording_url": None,
+    "voicemail_reason": "not_voicemail",
+    "deflection": "no_deflection",
+    "disconnected_by": "disconnected_by_unknown",
+    "fail_reason": "nothing",
+    "fail_details": None,
+    "support_number": "+18888888888",
+    "selected_menu": 12,
+    "menu_path": None,
+    "queue_priority_level": 0,
+    "agent_info": None,
+    "end_user": None,
+    "photos": [],
+    "videos": [],
+    "transfers": [],
+    "participants": [],
+    "offer_type": "cascade",
+    "offer_events": [],
+    "answer_type": "manual",
+    "outbound_number": "+18888888888",
+}
+# what the sample's nulls hold once known
+NULLABLE: dict[str, type | tuple[type, ...]] = {
+    "assigned_at": str,
+    "connected_at": str,
+    "ends_at": str,
+    "scheduled_at": str,
+    "rating": int,
+    "out_ticket_id": str,  # seed 004 request table: ticket_id String
+    "out_ticket_url": str,
+    "recording_url": str,
+    "fail_details": str,
+    "menu_path": str,
+    "agent_info": dict,
+    "end_user": dict,
+}
+
+
+def assert_call_shape(body: dict[str, Any]) -> None:
+    """Every key of the sample and no other, each of the sample's type (or null where the
+    sample has null)."""
+    assert set(body) == set(SAMPLE), set(body) ^ set(SAMPLE)
+    for key, sample in SAMPLE.items():
+        value = body[key]
+        if sample is None:
+            assert value is None or isinstance(value, NULLABLE[key]), (key, value)
+        else:
+            assert type(value) is type(sample), (key, value)
+    for key in ("created_at", "queued_at", "assigned_at", "connected_at", "ends_at"):
+        value = body[key]
+        assert value is None or (len(value) == 24 and value.endswith("Z")), (key, value)

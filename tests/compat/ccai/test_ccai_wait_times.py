@@ -20,7 +20,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 # billing: 3 agents busy, 1 waiting -> 2 * 180 / 3 = 120 s (the seed's example: menu 10,
 # "120 seconds (or two minutes)"); internet: 1 busy, 1 waiting -> 360 s; tv: nobody logged in
-# -> unknown; sales: an idle agent -> 0
+# -> no estimate, left out (the seed's `wait` is a required INT); sales: an idle agent -> 0
 EXPECTED_S = {10: 120, 12: 360, 13: None, 2: 0, 29: 120, 42: 360, 30: 0}
 
 
@@ -66,56 +66,45 @@ async def test_every_filter_on_a_tree_of_busy_queues(api: Api) -> None:
     client = api.client
 
     everything = await _waits(client, lang="en")
-    assert _ids(everything) == [10, 12, 13, 2, 29, 42, 30]  # leaf menus, in tree order
+    # leaf menus with an estimate, in tree order: 13 (TV) has nobody logged in
+    assert _ids(everything) == [10, 12, 2, 29, 42, 30]
     for entry in everything:
         seconds = EXPECTED_S[entry["menu_id"]]
-        assert entry["wait"] == (None if seconds is None else -(-seconds // 60))
+        assert seconds is not None
+        assert type(entry["wait"]) is int  # the seed: wait INT, required
+        assert entry["wait"] == -(-seconds // 60)
         assert entry["materialized_path"]
     by_id = {entry["menu_id"]: entry for entry in everything}
     assert by_id[12]["materialized_path"] == "Support / Technical / Internet"
-    assert by_id[13] == {
-        "menu_id": 13,
-        "menu_type": "ivr_menu",
-        "wait": None,  # nobody logged in: no estimate
-        "voice_call": None,
-        "materialized_path": "Support / Technical / TV",
-        "logged_in_agents": 0,
-        "available_agents": 0,
-    }
     assert (by_id[2]["logged_in_agents"], by_id[2]["available_agents"]) == (1, 1)
     assert by_id[29]["voice_call"] == by_id[29]["chat"] == 120  # one queue, every channel
     assert "voice_call" not in by_id[42]  # a chat-only menu
 
     # menu_id: the menu and its sub-menus, through materialized paths
-    assert _ids(await _waits(client, lang="en", menu_id=1)) == [10, 12, 13]
-    assert _ids(await _waits(client, lang="en", menu_id=11)) == [12, 13]
+    assert _ids(await _waits(client, lang="en", menu_id=1)) == [10, 12]
+    assert _ids(await _waits(client, lang="en", menu_id=11)) == [12]
+    assert await _waits(client, lang="en", menu_id=13) == []
     assert _ids(await _waits(client, lang="en", menu_id=12)) == [12]
     assert _ids(await _waits(client, lang="en", menu_id=20)) == [29, 42]
     # menu_type
     assert _ids(await _waits(client, lang="en", menu_type="mobile_menu")) == [29, 42]
     assert _ids(await _waits(client, lang="en", menu_type="web_menu")) == [30]
     ivr = await _waits(client, lang="en", menu_type="ivr_menu")
-    assert _ids(ivr) == [10, 12, 13, 2]
+    assert _ids(ivr) == [10, 12, 2]
     # channel_type: the menus of that channel, with that channel's wait only
     chat = await _waits(client, lang="en", channel_type="chat")
     assert _ids(chat) == [29, 42, 30]
     assert all("voice_call" not in entry and "chat" in entry for entry in chat)
-    assert _ids(await _waits(client, lang="en", channel_type="voice_call")) == [
-        10,
-        12,
-        13,
-        2,
-        29,
-        30,
-    ]
-    # wait[from] / wait[to]: greater than / less than, in minutes; unknown waits match neither
+    assert _ids(await _waits(client, lang="en", channel_type="voice_call")) == [10, 12, 2, 29, 30]
+    # wait[from] / wait[to]: greater than / less than, in minutes
     assert _ids(await _waits(client, lang="en", **{"wait[from]": 2})) == [12, 42]
     assert _ids(await _waits(client, lang="en", **{"wait[from]": 1})) == [10, 12, 29, 42]
     assert _ids(await _waits(client, lang="en", **{"wait[to]": 6})) == [10, 2, 29, 30]
     assert _ids(await _waits(client, lang="en", **{"wait[from]": 1, "wait[to]": 6})) == [10, 29]
     # lang: the queue structure of that language
     assert _ids(await _waits(client, lang="es")) == [10]
-    assert await _waits(client, lang="fr") == []
+    assert await _waits(client, lang="fr") == []  # in the seed's enum, served by no menu
+    assert await _waits(client, lang="pt-BR") == []
     # all together
     found = await _waits(
         client,
@@ -163,6 +152,10 @@ async def test_lang_is_required_and_named(api: Api) -> None:
     ("query", "field"),
     [
         ("lang=en&wait[from]=-1", "query.wait[from]"),
+        ("lang=en&wait[from]=0", "query.wait[from]"),  # the seed: "Positive Int only"
+        ("lang=en&wait[to]=0", "query.wait[to]"),
+        ("lang=xx", "query.lang"),  # none of the seed's languages, served by no menu
+        ("lang=vi", "query.lang"),
         ("lang=en&wait[to]=soon", "query.wait[to]"),
         ("lang=en&wait[to]=1.5", "query.wait[to]"),
         ("lang=en&channel_type=fax", "query.channel_type"),
@@ -172,6 +165,7 @@ async def test_lang_is_required_and_named(api: Api) -> None:
     ],
 )
 async def test_bad_filters_are_named(api: Api, query: str, field: str) -> None:
+    await use_center(api.client)
     error = error_of(await api.client.get(f"{V1}/wait_times?{query}"), 422, "validation_error")
     assert field_paths(error) == [field]
 

@@ -8,14 +8,15 @@ response (disposition and notes, seed 003 storeAgentResponse).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKeyConstraint, Index, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from helpline.core.dialer import (
+from helpline.core.dialer import Dialer
+from helpline.core.dialer_messages import (
     CampaignStatus,
-    Dialer,
     DialNumber,
     NumberState,
     Outcome,
@@ -24,7 +25,7 @@ from helpline.core.dialer import (
     SaveResponse,
 )
 from helpline.store.base import Clock, SessionScope
-from helpline.store.models import Base, BigId, Text, _tenant_fk
+from helpline.store.models import Base, BigId, CallRecordRow, Text, _tenant_fk
 
 
 class CallfireCampaign(Base):
@@ -104,6 +105,10 @@ def rules_of(row: CallfireCampaign) -> Rules:
     )
 
 
+_CHUNK = 500  # rows per upsert: 11 parameters each, SQLite allows 32766 per statement
+_NUMBER_FIELDS = ("number", "data", "state", "attempts", "dials", "due_at", "outcome", "call_id")
+
+
 class CallfireRepository:
     """Campaigns, numbers and attempts of every tenant; each method takes the tenant."""
 
@@ -159,7 +164,9 @@ class CallfireRepository:
             return list((await s.scalars(stmt)).all())
 
     async def load_dialers(self, tenant_id: str, now: float) -> list[Dialer]:
-        """Every campaign of the tenant as a dialer, where it stood (after a restart)."""
+        """Every campaign of the tenant as a dialer, where it stood (after a restart). Attempts
+        still open (their call was live when the process stopped) are closed first."""
+        await self.close_open_attempts(tenant_id, now)
         dialers = []
         for campaign in await self.list_campaigns(tenant_id):
             numbers = await self.list_numbers(tenant_id, campaign.id)
@@ -186,25 +193,35 @@ class CallfireRepository:
 
     # -- numbers -----------------------------------------------------------------------------
 
-    async def save_number(self, tenant_id: str, campaign_id: int, number: DialNumber) -> None:
-        values = {
-            "number": number.number,
-            "data": dict(number.data),
-            "state": number.state.value,
-            "attempts": number.attempts,
-            "dials": number.dials,
-            "due_at": number.due_at,
-            "outcome": number.outcome.value if number.outcome else None,
-            "call_id": number.call_id,
-        }
-        stmt = self._scope.insert(CallfireNumber).values(
-            tenant_id=tenant_id, campaign_id=campaign_id, number_id=number.number_id, **values
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "campaign_id", "number_id"], set_=values
-        )
+    async def save_numbers(
+        self, tenant_id: str, campaign_id: int, numbers: Sequence[DialNumber]
+    ) -> None:
+        """Numbers as they stand: one transaction, multi-row upserts (`_CHUNK` rows each, which
+        keeps a statement under SQLite's limit of bound parameters)."""
+        rows = [
+            {
+                "tenant_id": tenant_id,
+                "campaign_id": campaign_id,
+                "number_id": n.number_id,
+                "number": n.number,
+                "data": dict(n.data),
+                "state": n.state.value,
+                "attempts": n.attempts,
+                "dials": n.dials,
+                "due_at": n.due_at,
+                "outcome": n.outcome.value if n.outcome else None,
+                "call_id": n.call_id,
+            }
+            for n in numbers
+        ]
         async with self._scope.begin() as s:
-            await s.execute(stmt)
+            for start in range(0, len(rows), _CHUNK):
+                stmt = self._scope.insert(CallfireNumber).values(rows[start : start + _CHUNK])
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["tenant_id", "campaign_id", "number_id"],
+                    set_={name: stmt.excluded[name] for name in _NUMBER_FIELDS},
+                )
+                await s.execute(stmt)
 
     async def list_numbers(self, tenant_id: str, campaign_id: int) -> list[CallfireNumber]:
         stmt = (
@@ -255,6 +272,37 @@ class CallfireRepository:
         )
         async with self._scope.begin() as s:
             await s.execute(stmt)
+
+    async def close_open_attempts(self, tenant_id: str, now: float) -> int:
+        """Give every attempt without an outcome the one its call record gives (the restart
+        closed the live call with a record): `answered` if the customer was connected, else
+        `not_dialed` (the dialer no longer knows how far the call got, and dials the number
+        again without counting it). No record: `not_dialed`, ended now."""
+        opened = (
+            select(CallfireAttempt, CallRecordRow.result, CallRecordRow.ended_at)
+            .outerjoin(
+                CallRecordRow,
+                (CallRecordRow.tenant_id == CallfireAttempt.tenant_id)
+                & (CallRecordRow.call_id == CallfireAttempt.call_id),
+            )
+            .where(CallfireAttempt.tenant_id == tenant_id, CallfireAttempt.outcome.is_(None))
+        )
+        async with self._scope.begin() as s:
+            found = (await s.execute(opened)).all()
+            for attempt, result, ended_at in found:
+                answered = result == "answered"
+                attempt.outcome = (Outcome.ANSWERED if answered else Outcome.NOT_DIALED).value
+                attempt.ended_at = ended_at if ended_at is not None else now
+        return len(found)
+
+    async def call_end(self, tenant_id: str, call_id: str) -> tuple[str, str] | None:
+        """The (result, end reason) of a call's record, None while it is not written."""
+        stmt = select(CallRecordRow.result, CallRecordRow.end_reason).where(
+            CallRecordRow.tenant_id == tenant_id, CallRecordRow.call_id == call_id
+        )
+        async with self._scope.begin() as s:
+            row = (await s.execute(stmt)).one_or_none()
+        return None if row is None else (row[0], row[1])
 
     async def list_attempts(self, tenant_id: str, campaign_id: int) -> list[CallfireAttempt]:
         stmt = (

@@ -7,16 +7,21 @@
 - `ccai_tickets`: seed 004 "Ticket ID": a given `ticket_id` pops that ticket; without one,
   the "standard find/create ticket process" reuses the end user's open ticket for the menu,
   else opens a new one. A ticket is open until a call on it has reached an agent (the
-  request it stands for has been served); `close_ticket` marks that.
+  request it stands for has been served); `close_ticket` marks that. An end user has at most
+  one open ticket per menu (a partial unique index): concurrent requests share it, and a
+  ticket id given by the client for a new ticket supersedes (closes) the open one.
 """
 
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
-from sqlalchemy import Index, delete, select, update
+from sqlalchemy import Index, delete, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from helpline.core.errors import Conflict
 from helpline.store.base import Clock, SessionScope
 from helpline.store.models import Base, BigId, _tenant_fk
 from helpline.store.tenants import require_tenant
@@ -46,7 +51,17 @@ class CcaiTicket(Base):
     __tablename__ = "ccai_tickets"
     __table_args__ = (
         Index(None, "tenant_id", "ticket_id", unique=True),
-        Index(None, "tenant_id", "end_user_number", "menu_id"),
+        # one open ticket per end user and menu (seed 004 find/create): concurrent callbacks
+        # for the same end user find or create the same one (`create_ticket`)
+        Index(
+            None,
+            "tenant_id",
+            "end_user_number",
+            "menu_id",
+            unique=True,
+            sqlite_where=text("closed_at IS NULL"),
+            postgresql_where=text("closed_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -100,26 +115,79 @@ class CcaiRepository:
         menu_id: int,
         ticket_id: str | None = None,
     ) -> CcaiTicket:
-        """A new open ticket: `ticket_id` as given, else a new `HL-...` id. Two requests
-        giving the same new id at once make one ticket (the second finds the first's)."""
-        values = {
+        """The ticket `ticket_id` (made if new; it supersedes the end user's open ticket for
+        the menu), else the end user's open ticket for the menu, made (`HL-...`) if none.
+        Requests racing for the same ticket get the same one: insert-on-conflict, then read."""
+        for _ in range(3):  # a given id racing a made one for the same end user: once more
+            try:
+                if ticket_id is None:
+                    return await self._find_or_make(tenant_id, end_user_number, menu_id)
+                return await self._given(tenant_id, ticket_id, end_user_number, menu_id)
+            except IntegrityError:
+                continue
+        raise Conflict(  # three races lost in a row: let the client try again
+            "the end user's ticket is being changed by another request; try again",
+            details={"field": "ticket_id"},
+        )
+
+    def _values(self, tenant_id: str, ticket_id: str, number: str, menu_id: int) -> dict[str, Any]:
+        return {
             "tenant_id": tenant_id,
-            "ticket_id": ticket_id or f"HL-{secrets.token_hex(6)}",
-            "end_user_number": end_user_number,
+            "ticket_id": ticket_id,
+            "end_user_number": number,
             "menu_id": menu_id,
             "created_at": self._clock(),
             "closed_at": None,
         }
+
+    async def _find_or_make(self, tenant_id: str, number: str, menu_id: int) -> CcaiTicket:
+        values = self._values(tenant_id, f"HL-{secrets.token_hex(6)}", number, menu_id)
         insert = (
             self._scope.insert(CcaiTicket)
             .values(**values)
-            .on_conflict_do_nothing(index_elements=["tenant_id", "ticket_id"])
+            .on_conflict_do_nothing(
+                index_elements=["tenant_id", "end_user_number", "menu_id"],
+                index_where=CcaiTicket.closed_at.is_(None),
+            )
         )
         found = select(CcaiTicket).where(
-            CcaiTicket.tenant_id == tenant_id, CcaiTicket.ticket_id == values["ticket_id"]
+            CcaiTicket.tenant_id == tenant_id,
+            CcaiTicket.end_user_number == number,
+            CcaiTicket.menu_id == menu_id,
+            CcaiTicket.closed_at.is_(None),
         )
         async with self._scope.begin() as s:
             await require_tenant(s, tenant_id)
+            await s.execute(insert)
+            return (await s.scalars(found)).one()
+
+    async def _given(self, tenant_id: str, ticket_id: str, number: str, menu_id: int) -> CcaiTicket:
+        found = select(CcaiTicket).where(
+            CcaiTicket.tenant_id == tenant_id, CcaiTicket.ticket_id == ticket_id
+        )
+        supersede = (
+            update(CcaiTicket)
+            .where(
+                CcaiTicket.tenant_id == tenant_id,
+                CcaiTicket.end_user_number == number,
+                CcaiTicket.menu_id == menu_id,
+                CcaiTicket.closed_at.is_(None),
+                CcaiTicket.ticket_id != ticket_id,
+            )
+            .values(closed_at=self._clock())
+            .execution_options(synchronize_session=False)
+        )
+        insert = (
+            self._scope.insert(CcaiTicket)
+            .values(**self._values(tenant_id, ticket_id, number, menu_id))
+            .on_conflict_do_nothing(index_elements=["tenant_id", "ticket_id"])
+        )
+        async with self._scope.begin() as s:
+            await require_tenant(s, tenant_id)
+            existing = (await s.scalars(found)).one_or_none()
+            if existing is not None:
+                return existing
+            await s.execute(supersede)
             await s.execute(insert)
             return (await s.scalars(found)).one()
 

@@ -27,6 +27,7 @@ from helpline.api.state import AppState
 from helpline.core.model import Center
 from helpline.core.records import Direction, Result
 from helpline.runtime.tenant import dial_status
+from helpline.store.base import InvalidCursor
 from helpline.store.models import CallRecordRow
 from helpline.store.records import record_cursor
 from helpline.store.serialize import row_to_call_record
@@ -47,9 +48,12 @@ async def reports_cdr_logs(state: AppState, query: Mapping[str, str]) -> dict[st
     if finish < start:
         raise BadParameter("finishdate", "must not be before startdate")
     cursor = text(query, "cursor", max_length=500)
-    page = await state.store.records.list_records(
-        tenant_id, start=start, end=finish + 1.0, cursor=cursor, limit=PAGE_SIZE
-    )
+    try:
+        page = await state.store.records.list_records(
+            tenant_id, start=start, end=finish + 1.0, cursor=cursor, limit=PAGE_SIZE
+        )
+    except InvalidCursor:  # named like every other bad parameter here: details.field
+        raise BadParameter("cursor", "not a cursor this API gave") from None
     if page.next_cursor is not None:
         next_cursor = page.next_cursor
     elif page.items:

@@ -23,22 +23,12 @@ from helpline.api.state import AppState
 
 router = APIRouter()
 
-Function = Callable[[AppState, Mapping[str, str], Request], Awaitable[dict[str, Any]]]
-
-
-def _query_only(
-    handler: Callable[[AppState, Mapping[str, str]], Awaitable[dict[str, Any]]],
-) -> Function:
-    async def call(state: AppState, query: Mapping[str, str], request: Request) -> dict[str, Any]:
-        return await handler(state, query)
-
-    return call
-
+Function = Callable[[AppState, Mapping[str, str]], Awaitable[dict[str, Any]]]
 
 FUNCTIONS: dict[str, Function] = {
-    "login": _query_only(login),
-    "click2call": _query_only(click2call),
-    "reportsCDRLogs": _query_only(reports_cdr_logs),
+    "login": login,
+    "click2call": click2call,
+    "reportsCDRLogs": reports_cdr_logs,
     "softphone": softphone,
 }
 
@@ -55,4 +45,4 @@ async def alotech_api(
     if handler is None:
         known = ", ".join(FUNCTIONS)
         raise BadParameter("function", f"unknown function {name!r}; one of {known}")
-    return await handler(state, query, request)
+    return await handler(state, query)

@@ -7,19 +7,17 @@ the seeds answers 400 in Helpline's own shape, naming the parameter (`details.fi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from helpline.api.compat.common import RULE, dialable
 from helpline.core.errors import ClientError
 from helpline.core.ivr import call_date
 
 # seed 002 reportsCDRLogs: `startdate= 2019-12-18%2001:00:00` (UTC, as `calldate` is)
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 _DATE_FORMATS = (DATE_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
-_PHONE = re.compile(r"[0-9+*#]{1,40}")
-_PHONE_PUNCTUATION = re.compile(r"[\s().-]")  # "0507 130 30 66" as a CRM shows it
 
 
 class BadParameter(ClientError):
@@ -56,9 +54,9 @@ def required(query: Mapping[str, str], name: str, *, max_length: int = 200) -> s
 
 def phone_number(query: Mapping[str, str], name: str) -> str:
     """A number to dial: digits, `+`, `*`, `#`; spaces, dots, dashes and brackets dropped."""
-    value = _PHONE_PUNCTUATION.sub("", required(query, name, max_length=80))
-    if not _PHONE.fullmatch(value):
-        raise BadParameter(name, "a phone number: up to 40 digits, + * or #")
+    value = dialable(required(query, name, max_length=80))  # the rule all vendors share
+    if value is None:
+        raise BadParameter(name, RULE)
     return value
 
 

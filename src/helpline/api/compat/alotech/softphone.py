@@ -3,13 +3,18 @@
 A CRM embeds Alo-Tech's softphone as an iframe on
 `https://softphone.alo-tech.com/generic/sso/?tenant=TENANTNAME&session=SESSION`. On Helpline
 the same address is `<base>/compat/alotech/generic/sso/?tenant=TENANT_ID&session=SESSION`:
-it checks that `session` is a live login session (from `function=login`) of that tenant and
-sends the browser on (303) to Helpline's softphone page, `/softphone?tenant=...&session=...`,
-which authenticates with the same session (`verify_sso`: the page's own check, for whoever
-opens it directly).
+it checks that `session` is a live login session (from `function=login`) of that tenant
+(`verify_sso`) and sends the browser on (303) to Helpline's softphone page,
+`/softphone?tenant=...&session=...` (served by `helpline.api.web`). The page does not call
+`verify_sso`: its script (`web/softphone.js`) sends the session as a Bearer token to
+`GET /v1/web/me`, where `api.deps.resolve_principal` checks it with the same
+`store.sessions.verify_session` as `session_agent` here, and refuses to run unless the
+answer's tenant is the page's `tenant`. Both checks accept the same sessions.
 
 `function=softphone&session=...` answers the SSO address of a session, so a CRM need not
-build it: `{"success": true, "url": "..."}`.
+build it: `{"success": true, "url": "..."}`. The address is absolute on the configured
+`public_url`, else on `host:port` (`Settings.base_url`) unless that is a wildcard address,
+else relative; never built from the request's Host header, which a client chooses.
 """
 
 from __future__ import annotations
@@ -55,16 +60,23 @@ async def verify_sso(state: AppState, query: Mapping[str, str]) -> Principal:
     return who
 
 
-def base_url_of(state: AppState, request: Request) -> str:
-    """How clients reach this server: `public_url` when set, else as this request did."""
-    return state.settings.public_url or str(request.base_url)
+_WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]"})
 
 
-async def softphone(state: AppState, query: Mapping[str, str], request: Request) -> dict[str, Any]:
+def base_url_of(state: AppState) -> str:
+    """How clients reach this server, as configured: `public_url`, else `host:port` unless
+    the server listens on every address (then "": the address is relative)."""
+    settings = state.settings
+    if settings.public_url:
+        return settings.public_url
+    return "" if settings.host in _WILDCARDS else settings.base_url()
+
+
+async def softphone(state: AppState, query: Mapping[str, str]) -> dict[str, Any]:
     """`function=softphone&session=...`: the session's SSO address."""
     who = await session_agent(state, query)
     session = required(query, "session", max_length=500)
-    url = sso_address(base_url_of(state, request), who.tenant_id, session)
+    url = sso_address(base_url_of(state), who.tenant_id, session)
     return {"success": True, "url": url}
 
 

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
+from helpline.api.compat.common import RULE, dialable
 from helpline.api.deps import app_state_of, resolve_principal
 from helpline.api.errors import Forbidden, Unauthorized, VendorError, status_for
 from helpline.api.state import AppState
@@ -28,7 +29,9 @@ from helpline.runtime.campaigns import Campaigns, TenantCampaigns
 
 P = ParamSpec("P")
 
-MAX_TEXT = 5000
+MAX_CONTACT_FIELDS = 50  # per number: what an agent's screen can show, not a document store
+MAX_CONTACT_KEY = 100
+MAX_CONTACT_VALUE = 1000
 
 
 def fault(status: int, message: str) -> VendorError:
@@ -114,10 +117,10 @@ class Params:
             if default is None:
                 raise fault(400, f"{name} is required")
             return default
-        try:
-            number = int(str(value).strip()) if not isinstance(value, bool | float) else None
-        except ValueError:
-            number = None
+        text = str(value).strip() if not isinstance(value, bool | float) else ""
+        # ASCII digits only: int() also takes other scripts' digits ("٣") and underscores
+        plain = text[1:] if text.startswith("-") else text
+        number = int(text) if plain.isascii() and plain.isdigit() and len(plain) <= 19 else None
         if number is None or not low <= number <= high:
             raise fault(400, f"{name} must be a whole number from {low} to {high}")
         return number
@@ -134,6 +137,20 @@ class Params:
         if text in ("false", "0", "no"):
             return False
         raise fault(400, f"{name} must be true or false")
+
+    def only(self, *names: str) -> None:
+        """Refuse parameters the method does not take (a misspelt one would be lost)."""
+        unknown = sorted(set(self.values) - {"key", *names})
+        if unknown:
+            raise fault(400, f"unknown parameter(s): {', '.join(unknown)}")
+
+    def aliased(self, name: str, alias: str, *, limit: int = 200) -> str | None:
+        """A text parameter that also goes by another name (`alias`); both: they must agree."""
+        value = self.text(name, required=False, limit=limit)
+        other = self.text(alias, required=False, limit=limit)
+        if value is not None and other is not None and value != other:
+            raise fault(400, f"{name} and {alias} are the same parameter: give one")
+        return value if value is not None else other
 
     def numbers(self, name: str, *, required: bool) -> list[tuple[str, dict[str, str]]]:
         """Numbers to dial: a list of numbers or of objects with `number` and contact fields
@@ -157,19 +174,33 @@ class Params:
             data: dict[str, str] = {}
             number = item
             if isinstance(item, dict):
-                data = {str(k): str(v)[:MAX_TEXT] for k, v in item.items() if k != "number"}
+                data = _contact(f"{name}[{index}]", item)
                 number = item.get("number")
             if isinstance(number, int) and not isinstance(number, bool):
                 number = str(number)
-            if not isinstance(number, str) or not _phone(number):
-                raise fault(400, f"{name}[{index}] is not a phone number")
-            found.append((number, data))
+            dialled = dialable(number) if isinstance(number, str) else None
+            if dialled is None:
+                raise fault(400, f"{name}[{index}] is not {RULE}")
+            found.append((dialled, data))
         return found
 
 
-def _phone(text: str) -> bool:
-    digits = text[1:] if text.startswith("+") else text
-    return 3 <= len(digits) <= 20 and digits.isdigit()
+def _contact(where: str, item: dict[str, Any]) -> dict[str, str]:
+    """A number's contact fields: flat, few and short (they are stored with every number)."""
+    fields = {k: v for k, v in item.items() if k != "number"}
+    if len(fields) > MAX_CONTACT_FIELDS:
+        raise fault(400, f"{where}: at most {MAX_CONTACT_FIELDS} contact fields")
+    data: dict[str, str] = {}
+    for key, value in fields.items():
+        if len(key) > MAX_CONTACT_KEY:
+            raise fault(400, f"{where}: a contact field name is longer than {MAX_CONTACT_KEY}")
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise fault(400, f"{where}.{key[:40]} must be text or a number")
+        text = "" if value is None else str(value)
+        if len(text) > MAX_CONTACT_VALUE:
+            raise fault(400, f"{where}.{key[:40]} is longer than {MAX_CONTACT_VALUE} characters")
+        data[key] = text
+    return data
 
 
 async def tenant_of(request: Request, params: Params) -> tuple[AppState, str]:

@@ -23,6 +23,7 @@ from helpline.api.compat.callfire.common import (
     vendor_errors,
 )
 from helpline.core import dialer as dl
+from helpline.core import dialer_messages as dm
 from helpline.store.compat.callfire import CallfireCampaign, rules_of
 
 router = APIRouter(prefix="/compat/callfire", include_in_schema=False)
@@ -30,21 +31,31 @@ router = APIRouter(prefix="/compat/callfire", include_in_schema=False)
 METHODS = ["GET", "POST"]
 MAX_ID = 2**63 - 1
 DEFAULT_WAIT_S = 30
+_RESPONSE_PARAMS = (
+    "campaignId",
+    "agentId",
+    "callId",
+    "agentResponse",
+    "disposition",
+    "agentNotes",
+    "notes",
+    "lastcall",
+)
 MAX_WAIT_S = 300
 
 # CallFire's vocabulary (API 1.1 BroadcastStatus, ActionState, Result)
 _STATUS = {
-    dl.CampaignStatus.SETUP: "SETUP",
-    dl.CampaignStatus.RUNNING: "RUNNING",
-    dl.CampaignStatus.STOPPED: "STOPPED",
-    dl.CampaignStatus.FINISHED: "FINISHED",
+    dm.CampaignStatus.SETUP: "SETUP",
+    dm.CampaignStatus.RUNNING: "RUNNING",
+    dm.CampaignStatus.STOPPED: "STOPPED",
+    dm.CampaignStatus.FINISHED: "FINISHED",
 }
 _RESULT = {
-    dl.Outcome.ANSWERED: "LA",
-    dl.Outcome.BUSY: "BUSY",
-    dl.Outcome.NO_ANSWER: "NO_ANS",
-    dl.Outcome.FAILED: "CARRIER_ERROR",
-    dl.Outcome.NOT_DIALED: "UNDIALED",
+    dm.Outcome.ANSWERED: "LA",
+    dm.Outcome.BUSY: "BUSY",
+    dm.Outcome.NO_ANSWER: "NO_ANS",
+    dm.Outcome.FAILED: "CARRIER_ERROR",
+    dm.Outcome.NOT_DIALED: "UNDIALED",
 }
 
 
@@ -52,17 +63,17 @@ def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _state(number: dl.DialNumber) -> str:
-    if number.state is dl.NumberState.DIALING:
+def _state(number: dm.DialNumber) -> str:
+    if number.state is dm.NumberState.DIALING:
         return "SELECTED"
-    if number.state is dl.NumberState.DONE:
+    if number.state is dm.NumberState.DONE:
         return "FINISHED"
     return "CALLBACK" if number.attempts else "READY"
 
 
 def _campaign(row: CallfireCampaign, dialer: dl.Dialer) -> dict[str, Any]:
     numbers = sorted(dialer.numbers.values(), key=lambda n: n.number_id)
-    done = [n for n in numbers if n.state is dl.NumberState.DONE]
+    done = [n for n in numbers if n.state is dm.NumberState.DONE]
     return {
         "id": row.id,
         "name": row.name,
@@ -77,9 +88,9 @@ def _campaign(row: CallfireCampaign, dialer: dl.Dialer) -> dict[str, Any]:
             "total": len(numbers),
             "callsRemaining": len(numbers) - len(done),
             "callsAwaitingRedial": sum(
-                1 for n in numbers if n.state is dl.NumberState.PENDING and n.attempts
+                1 for n in numbers if n.state is dm.NumberState.PENDING and n.attempts
             ),
-            "callsLiveAnswer": sum(1 for n in done if n.outcome is dl.Outcome.ANSWERED),
+            "callsLiveAnswer": sum(1 for n in done if n.outcome is dm.Outcome.ANSWERED),
             "callsAttempted": sum(n.attempts for n in numbers),
             "agentsLoggedIn": len(dialer.sessions),
         },
@@ -97,7 +108,7 @@ def _campaign(row: CallfireCampaign, dialer: dl.Dialer) -> dict[str, Any]:
     }
 
 
-def _call_type(connection: dl.Connection, agent_code: str, caller_id: str | None) -> Any:
+def _call_type(connection: dm.Connection, agent_code: str, caller_id: str | None) -> Any:
     return {
         "CallType": {
             "id": connection.call_id,
@@ -132,17 +143,17 @@ async def create_campaign(request: Request) -> Response:
     state, tenant_id = await tenant_of(request, params)
     name = params.required("name")
     numbers = params.numbers("numbers", required=False)
-    defaults = dl.Rules()
+    defaults = dm.Rules()
     row = await state.store.callfire.create_campaign(
         tenant_id,
         name=name,
         max_attempts=params.integer("maxAttempts", default=defaults.max_attempts, low=1, high=20),
         busy_retry_s=params.integer(
-            "busyRetrySeconds", default=int(defaults.retry_delay_s[dl.Outcome.BUSY]), high=86_400
+            "busyRetrySeconds", default=int(defaults.retry_delay_s[dm.Outcome.BUSY]), high=86_400
         ),
         no_answer_retry_s=params.integer(
             "noAnswerRetrySeconds",
-            default=int(defaults.retry_delay_s[dl.Outcome.NO_ANSWER]),
+            default=int(defaults.retry_delay_s[dm.Outcome.NO_ANSWER]),
             high=86_400,
         ),
         caller_id=params.text("fromNumber", required=False, limit=40),
@@ -154,7 +165,7 @@ async def create_campaign(request: Request) -> Response:
     dialer = dl.Dialer(str(row.id), rules_of(row), now=state.hub.clock())
     campaigns.add(dialer)
     if numbers:
-        await campaigns.apply(str(row.id), dl.NumbersAdded(numbers=tuple(numbers)))
+        await campaigns.apply(str(row.id), dm.NumbersAdded(numbers=tuple(numbers)))
     return JSONResponse({"campaignId": row.id}, status_code=201)
 
 
@@ -165,7 +176,7 @@ async def add_numbers(request: Request) -> Response:
     state, tenant_id, row = await _campaign_row(request, params)
     numbers = params.numbers("numbers", required=True)
     campaigns = await campaigns_of(state, tenant_id)
-    await campaigns.apply(str(row.id), dl.NumbersAdded(numbers=tuple(numbers)))
+    await campaigns.apply(str(row.id), dm.NumbersAdded(numbers=tuple(numbers)))
     return JSONResponse({"campaignId": row.id, "added": len(numbers)})
 
 
@@ -194,7 +205,7 @@ async def list_campaigns(request: Request) -> Response:
 async def start_campaign(request: Request) -> Response:
     params = await Params.read(request)
     state, tenant_id, row = await _campaign_row(request, params)
-    await (await campaigns_of(state, tenant_id)).apply(str(row.id), dl.StartRequested())
+    await (await campaigns_of(state, tenant_id)).apply(str(row.id), dm.StartRequested())
     return Response(status_code=204)
 
 
@@ -203,7 +214,7 @@ async def start_campaign(request: Request) -> Response:
 async def stop_campaign(request: Request) -> Response:
     params = await Params.read(request)
     state, tenant_id, row = await _campaign_row(request, params)
-    await (await campaigns_of(state, tenant_id)).apply(str(row.id), dl.StopRequested())
+    await (await campaigns_of(state, tenant_id)).apply(str(row.id), dm.StopRequested())
     return Response(status_code=204)
 
 
@@ -267,11 +278,14 @@ async def get_connection_for_agent(request: Request) -> Response:
 @vendor_errors
 async def store_agent_response(request: Request) -> Response:
     params, _, campaign_id, code, campaigns = await _agent(request)
+    # seed 003 names the response `agentResponse` and `agentNotes`; issue 5 calls them the
+    # disposition and notes: both names are taken, anything else is refused by name
+    params.only(*_RESPONSE_PARAMS)
     call_id = params.required("callId", limit=100)
     last_call = params.boolean("lastcall", default=False)
-    disposition = params.text("agentResponse", required=False)
-    notes = params.text("agentNotes", required=False, limit=5000)
-    event = dl.ResponseStored(
+    disposition = params.aliased("agentResponse", "disposition")
+    notes = params.aliased("agentNotes", "notes", limit=5000)
+    event = dm.ResponseStored(
         agent_id=campaigns.agent_of(campaign_id, code),
         call_id=call_id,
         last_call=last_call,
@@ -287,6 +301,6 @@ async def store_agent_response(request: Request) -> Response:
 async def kick_agent(request: Request) -> Response:
     _, _, campaign_id, code, campaigns = await _agent(request)
     await campaigns.apply(
-        campaign_id, dl.AgentKicked(agent_id=campaigns.agent_of(campaign_id, code))
+        campaign_id, dm.AgentKicked(agent_id=campaigns.agent_of(campaign_id, code))
     )
     return Response(status_code=204)

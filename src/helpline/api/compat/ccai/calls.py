@@ -22,7 +22,6 @@ new one is opened. A ticket closes once a call on it has reached an agent.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
@@ -32,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from helpline.api.compat.ccai.call_object import CALL_TYPE, call_object
 from helpline.api.compat.ccai.menus import MenuNode, menu_tree
+from helpline.api.compat.common import is_e164
 from helpline.api.deps import Principal, api_key_only, app_state
 from helpline.api.errors import VendorError, error_body
 from helpline.api.state import AppState
@@ -43,15 +43,15 @@ from helpline.store.compat.ccai import CcaiCall, CcaiTicket
 State = Annotated[AppState, Depends(app_state)]
 Admin = Annotated[Principal, Depends(api_key_only)]
 
-WELL_FORMED = re.compile(r"^\+?[1-9][0-9]{6,14}$")  # E.164, the "+" optional
 CALLBACK_MENU_TYPES = ("ivr_menu", "web_menu")  # "Only menu_id's for IVR and web"
 
 router = APIRouter()
 
 
-def invalid(field: str, message: str) -> VendorError:
-    """422 in Helpline's shape, naming the body's field, as a request failing validation."""
-    field = f"body.{field}"
+def invalid(field: str, message: str, *, where: str = "body") -> VendorError:
+    """422 in Helpline's shape, naming the field (of the body, or `where`: "query"), as a
+    request failing validation."""
+    field = f"{where}.{field}"
     return VendorError(
         422,
         error_body(
@@ -87,7 +87,7 @@ def outbound_number(
     """Seed 004 "Outbound number logic" (see the module's table)."""
     if not table:
         return global_number
-    if requested is None or not WELL_FORMED.match(requested):
+    if requested is None or not is_e164(requested):
         return table[0]
     if requested in table or requested == global_number:
         return requested
@@ -170,7 +170,7 @@ async def _answer(state: AppState, tenant_id: str, row: CcaiCall) -> dict[str, A
 async def create_call(body: CallbackBody, state: State, who: Admin) -> dict[str, Any]:
     """A call-back call to the end user, queued in the menu's queue (seed 004)."""
     tenant_id = who.tenant_id
-    if not WELL_FORMED.match(body.end_user_number):
+    if not is_e164(body.end_user_number):
         raise invalid("end_user_number", "not a phone number (E.164, e.g. +19999999999)")
     tree = await menu_tree(state, tenant_id)
     node = tree.nodes.get(body.menu_id)

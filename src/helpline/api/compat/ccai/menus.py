@@ -18,7 +18,8 @@ from fastapi import APIRouter, Depends, Path
 from helpline.api.center import current_document
 from helpline.api.deps import Principal, api_key_only, app_state
 from helpline.api.state import AppState
-from helpline.config.menus import MenuDoc, MenuSections, MobileAppDoc
+from helpline.config.menu_sections import MenuSections
+from helpline.config.menus import MenuDoc, MobileAppDoc
 from helpline.core.errors import NotFound
 
 State = Annotated[AppState, Depends(app_state)]
@@ -66,11 +67,7 @@ class MenuTree:
 
     @classmethod
     def of(cls, document: Mapping[str, Any]) -> MenuTree:
-        return cls(
-            MenuSections.model_validate(
-                {key: document.get(key) or [] for key in ("menus", "mobile_apps")}
-            )
-        )
+        return cls(MenuSections.of(document))
 
     def get(self, menu_id: int, *, field: str = "menu_id") -> MenuNode:
         node = self.nodes.get(menu_id)

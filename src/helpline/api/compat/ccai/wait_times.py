@@ -7,14 +7,18 @@ second one. Filters, all optional but `lang`:
 
 - `menu_id`: the menu and its sub-menus (a prefix of materialized paths); default the roots;
 - `channel_type`: `voice_call` or `chat`; `menu_type`: `ivr_menu`, `mobile_menu`, `web_menu`;
-- `wait[from]` / `wait[to]`: a wait greater than / less than that many minutes;
-- `lang`: the language whose queue structure is asked for (the menus that serve it).
+- `wait[from]` / `wait[to]`: a wait greater than / less than that many minutes (the seed:
+  "Positive Int only", so 1 or more);
+- `lang`: the language whose queue structure is asked for (the menus that serve it): one of
+  the seed's enum (`LANGUAGES`) or a language some menu of the tenant serves, else 422 naming
+  `lang`; a language of the enum that no menu serves has no queue structure: `[]`.
 
 Each entry: `menu_id`, `menu_type`, `wait` (minutes, the seed's table), the wait in seconds
 under each channel the menu serves (`voice_call`, `chat`: the vendor's published example,
 "Menu ID 10 estimated wait time is 120 seconds"), `materialized_path`, `logged_in_agents`,
-`available_agents`. With no agent logged in the wait is unknown: null, and such a menu
-matches no `wait[...]` filter.
+`available_agents`. The seed's `wait` is a required INT: with no agent logged in to the
+queue there is no estimate, so such a menu is left out of the answer (a client reading
+`wait` as a number never meets null).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
+from helpline.api.compat.ccai.calls import invalid
 from helpline.api.compat.ccai.menus import MenuNode, menu_tree
 from helpline.api.deps import Principal, api_key_only, app_state
 from helpline.api.state import AppState
@@ -36,6 +41,10 @@ State = Annotated[AppState, Depends(app_state)]
 Admin = Annotated[Principal, Depends(api_key_only)]
 
 router = APIRouter()
+
+# seed 004 "Estimated Wait Time API", `lang` enum: 'Ex: "en" "es" "fr" "de" "it" "ja" "ko"
+# "pt" "pt-BR" "sv"'
+LANGUAGES = frozenset({"en", "es", "fr", "de", "it", "ja", "ko", "pt", "pt-BR", "sv"})
 
 
 def wait_minutes(seconds: float) -> int:
@@ -76,11 +85,7 @@ def entry(engine: Engine, node: MenuNode, channels: Sequence[str]) -> dict[str, 
     return found
 
 
-def _within(wait: int | None, wait_from: int | None, wait_to: int | None) -> bool:
-    if wait_from is None and wait_to is None:
-        return True
-    if wait is None:
-        return False  # unknown: neither greater nor less than anything
+def _within(wait: int, wait_from: int | None, wait_to: int | None) -> bool:
     return (wait_from is None or wait > wait_from) and (wait_to is None or wait < wait_to)
 
 
@@ -93,10 +98,17 @@ async def wait_times(  # keyword-only: the query's parameters have no order
     menu_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     channel_type: Literal["voice_call", "chat"] | None = None,
     menu_type: Literal["ivr_menu", "mobile_menu", "web_menu"] | None = None,
-    wait_from: Annotated[int | None, Query(alias="wait[from]", ge=0, le=10**6)] = None,
-    wait_to: Annotated[int | None, Query(alias="wait[to]", ge=0, le=10**6)] = None,
+    wait_from: Annotated[int | None, Query(alias="wait[from]", ge=1, le=10**6)] = None,
+    wait_to: Annotated[int | None, Query(alias="wait[to]", ge=1, le=10**6)] = None,
 ) -> list[dict[str, Any]]:
     tree = await menu_tree(state, who.tenant_id)
+    served = {language for node in tree.under(None) for language in node.menu.languages}
+    if lang not in LANGUAGES and lang not in served:
+        raise invalid(
+            "lang",
+            f"{lang} is none of {' '.join(sorted(LANGUAGES))} (seed 004) and no menu serves it",
+            where="query",
+        )
     engine = state.hub.runtime(who.tenant_id).engine
     found = []
     for node in tree.under(menu_id):
@@ -109,6 +121,8 @@ async def wait_times(  # keyword-only: the query's parameters have no order
             continue
         channels = [channel_type] if channel_type is not None else list(menu.channels)
         item = entry(engine, node, channels)
+        if item["wait"] is None:
+            continue  # nobody logged in: no estimate, and `wait` may not be null
         if _within(item["wait"], wait_from, wait_to):
             found.append(item)
     return found

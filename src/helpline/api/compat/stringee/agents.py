@@ -31,17 +31,23 @@ Text = Annotated[str, Field(min_length=1, max_length=200)]
 Phone = Annotated[str, Field(min_length=1, max_length=40)]
 
 
+# seed 000 Step 3a: an agent receives calls only while its `manual_status` is AVAILABLE;
+# Stringee's agent API sample sets "NOT AVAILABLE"; Helpline's own missed-call status (the
+# center document's `missed_status` default) is NOT_AVAILABLE. Nothing else is a status.
+ManualStatus = Literal["AVAILABLE", "NOT AVAILABLE", "NOT_AVAILABLE"]
+
+
 class NewAgent(_Body):
     name: Text
     stringee_user_id: Text
-    manual_status: Annotated[str, Field(min_length=1, max_length=40)] = "AVAILABLE"
+    manual_status: ManualStatus = "AVAILABLE"
     routing_type: Literal[1, 2] = 1
     phone_number: Phone | None = None
 
 
 class AgentChange(_Body):
     name: Text | None = None
-    manual_status: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    manual_status: ManualStatus | None = None
     routing_type: Literal[1, 2] | None = None
     phone_number: Phone | None = None
 

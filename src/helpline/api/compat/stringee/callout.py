@@ -23,8 +23,9 @@ import httpx
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from helpline.api.compat.common import RULE, dialable
 from helpline.api.compat.stringee.auth import Anyone, Caller, State
-from helpline.api.compat.stringee.replies import failure, not_found, success
+from helpline.api.compat.stringee.replies import failure, invalid, not_found, success
 from helpline.core import events as ev
 
 router = APIRouter()
@@ -42,6 +43,16 @@ class Callout(BaseModel):
     toCustomerFromNumber: Phone | None = None
     toAgentFromNumberDisplay: Text | None = None
     toAgentFromNumberDisplayAlias: Text | None = None
+
+
+def _number(field: str, value: str | None) -> str | None:
+    """A number to dial or show: the rule every vendor API shares (`api.compat.common`)."""
+    if value is None:
+        return None
+    number = dialable(value)
+    if number is None:
+        raise invalid(field, RULE)
+    return number
 
 
 def allows(scco: Any) -> bool:
@@ -84,6 +95,12 @@ async def callout(body: Callout, state: State, who: Anyone) -> dict[str, Any]:
     agent = runtime.engine.agents.get(body.agentUserId)
     if agent is None or agent.removed:
         raise not_found("agent", "agentUserId", body.agentUserId)
+    body = body.model_copy(
+        update={
+            "customerNumber": _number("customerNumber", body.customerNumber),
+            "toCustomerFromNumber": _number("toCustomerFromNumber", body.toCustomerFromNumber),
+        }
+    )
     call_id = f"call-hl-{uuid.uuid4().hex[:20]}"
     await _permitted(state, who, body, call_id)
     await runtime.submit(

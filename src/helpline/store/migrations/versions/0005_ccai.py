@@ -75,10 +75,14 @@ def upgrade() -> None:
         ["tenant_id", "ticket_id"],
         unique=True,
     )
+    # one open ticket per end user and menu: concurrent callbacks find/create the same one
     op.create_index(
         "ix_ccai_tickets_tenant_id_end_user_number_menu_id",
         "ccai_tickets",
         ["tenant_id", "end_user_number", "menu_id"],
+        unique=True,
+        sqlite_where=sa.text("closed_at IS NULL"),
+        postgresql_where=sa.text("closed_at IS NULL"),
     )
 
 

@@ -1,9 +1,10 @@
-"""The Alo-Tech tests run on the API tests' app and fixtures (tests/api/conftest.py), on
-SQLite and PostgreSQL, with the webhook tests' real HTTP receiver (tests/webhooks).
+"""The vendor API tests (issue 5) run on the API tests' app and fixtures (tests/api/conftest.py),
+on SQLite and PostgreSQL, with the webhook tests' real HTTP receiver (tests/webhooks) standing
+in for the customer's servers (Stringee's router and event URL, Alo-Tech's notification URLs).
 
-The fixtures are tests/api's own, loaded from their file and re-exported here (a conftest
-of another directory is not visible to this one); `api_support` and `webhook_helpers` are
-plain modules of those directories, put on the path.
+One loader for the four vendors: the fixtures are tests/api's own, loaded from their file and
+re-exported here (a conftest of another directory is not visible to this one); `api_support`
+and `webhook_helpers` are plain modules of those directories, put on the path.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest_asyncio
 
-_TESTS = Path(__file__).resolve().parents[2]
+_TESTS = Path(__file__).resolve().parents[1]
 for _directory in ("api", "webhooks"):
     if str(_TESTS / _directory) not in sys.path:
         sys.path.insert(0, str(_TESTS / _directory))
@@ -29,7 +30,7 @@ def _load(name: str, path: Path) -> object:
     return module
 
 
-_api_fixtures = _load("alotech_api_fixtures", _TESTS / "api" / "conftest.py")
+_api_fixtures = _load("compat_api_fixtures", _TESTS / "api" / "conftest.py")
 api_pg_url = _api_fixtures.api_pg_url  # type: ignore[attr-defined]
 api_sqlite_template = _api_fixtures.api_sqlite_template  # type: ignore[attr-defined]
 backend = _api_fixtures.backend  # type: ignore[attr-defined]
@@ -42,7 +43,7 @@ from webhook_helpers import Receiver  # noqa: E402  (its directory is on the pat
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def receiver() -> AsyncIterator[Receiver]:
-    """A real HTTP server on 127.0.0.1 that records what the CRM side would receive."""
+    """A real HTTP server on 127.0.0.1 that records what the customer's side receives."""
     found = Receiver()
     await found.start()
     try:
