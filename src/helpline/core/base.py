@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from helpline.core import commands as cmd
 from helpline.core.agents import AgentState
 from helpline.core.calls import Call, QueueState
-from helpline.core.model import Action, Center, Prompt, Queue
+from helpline.core.model import AVAILABLE, Action, Center, Prompt, Queue, RoutingType
 from helpline.core.pools import Pool
 from helpline.core.records import Result
 from helpline.core.states import (
@@ -188,7 +188,9 @@ class EngineBase:
     # -- state machines ------------------------------------------------------------------------
 
     def set_call_state(self, call: Call, state: CallState) -> None:
-        call.state = advance(CALL_TRANSITIONS, call.state, state, "call", call.id)
+        if state not in CALL_TRANSITIONS[call.state]:  # the table check, inlined: hot path
+            advance(CALL_TRANSITIONS, call.state, state, "call", call.id)  # raises
+        call.state = state
         if self.options.publish_states:
             self.out.append(
                 cmd.CallStateChanged(
@@ -201,13 +203,27 @@ class EngineBase:
             )
 
     def set_activity(self, agent: AgentState, activity: AgentActivity) -> None:
-        agent.activity = advance(AGENT_TRANSITIONS, agent.activity, activity, "agent", agent.id)
+        if activity not in AGENT_TRANSITIONS[agent.activity]:
+            advance(AGENT_TRANSITIONS, agent.activity, activity, "agent", agent.id)  # raises
+        agent.activity = activity
         agent.status_since = self.now
         self._agent_changed(agent)
 
     def _agent_changed(self, agent: AgentState, *, publish: bool = True) -> None:
-        """Re-index an agent after any change to its statuses (seed 000 Step 3b)."""
-        eligible = agent.ineligibility() is None
+        """Re-index an agent after any change to its statuses (seed 000 Step 3b).
+
+        `is_staffed()` and `ineligibility() is None`, unrolled: this runs on every change of
+        every agent, and eligible is exactly staffed and idle (test_engine_stateful checks the
+        pools and staffed counts against both methods after every step).
+        """
+        staffed = (
+            not agent.removed
+            and agent.manual_status == AVAILABLE
+            and (
+                agent.online if agent.routing_type is RoutingType.APP else bool(agent.phone_number)
+            )
+        )
+        eligible = staffed and agent.activity is AgentActivity.IDLE
         if eligible and not agent.in_pools:
             for pool in agent.pools:
                 pool.add(agent)
@@ -217,7 +233,6 @@ class EngineBase:
             for pool in agent.pools:
                 pool.discard(agent.id)
             agent.in_pools = False
-        staffed = agent.is_staffed()
         if staffed != agent.staffed:
             agent.staffed = staffed
             step = 1 if staffed else -1

@@ -152,7 +152,8 @@ class CallFlowLayer(OfferLayer):
 
     def close_leg(self, call: Call) -> float:
         """End the current agent leg; returns its talk time."""
-        self.close_hold(call)
+        if call.hold_started is not None:
+            self.close_hold(call)
         started = call.leg_answered_at if call.leg_answered_at is not None else self.now
         talk = max(0.0, self.now - started - call.leg_hold)
         call.talk_total += talk

@@ -47,6 +47,11 @@ _ABANDON_RESULT = {
     CallState.VOICEMAIL: Result.VOICEMAIL,
 }
 
+_TALKING = (CallState.CONNECTED, CallState.HELD)
+
+# who hung up, and the default end reason: `Party.value` through the enum's descriptor is slow
+_HANGUP_BY = {party: (party.value, f"{party.value}_hangup") for party in ev.Party}
+
 
 class Engine(CallFlowLayer):
     """The sans-I/O routing engine of one tenant's contact center."""
@@ -97,7 +102,8 @@ class Engine(CallFlowLayer):
         self.out = out
         try:
             self._handlers[type(event)](event)
-            self.dispatch_dirty()
+            if self.dirty:  # no queue may have work (e.g. an agent answered): skip the call
+                self.dispatch_dirty()
         finally:
             self.out = []
             self.dirty.clear()
@@ -203,8 +209,8 @@ class Engine(CallFlowLayer):
             Result.ABANDONED_IN_QUEUE,
         ):
             result = Result.FAILED  # ended by the API or a restart, not by the caller
-        reason = event.reason or f"{event.party.value}_hangup"
-        self.end_call(call, result, by=event.party.value, reason=reason)
+        by, hangup_reason = _HANGUP_BY[event.party]
+        self.end_call(call, result, by=by, reason=event.reason or hangup_reason)
 
     def _offer_answered(self, event: ev.OfferAnswered) -> None:
         agent = self.agents.get(event.agent_id)
@@ -282,9 +288,18 @@ class Engine(CallFlowLayer):
         state = call.state
         if state is CallState.ENDED:
             return
-        self.cancel_call_timers(call)
+        if call.timers:
+            self.cancel_call_timers(call)
         wrap_up_pending = False
-        if state is CallState.QUEUED:
+        # the branches exclude each other; the common end (a talk) is tested first
+        if state in _TALKING and call.agent_id is not None:
+            agent = self.agents[call.agent_id]
+            talk = self.close_leg(call)
+            self.release_after_call(agent, call, talk)
+            wrap_up_pending = (
+                agent.activity is AgentActivity.WRAP_UP and agent.last_call_id == call.id
+            )
+        elif state is CallState.QUEUED:
             self.leave_queue(call, abandoned=result is Result.ABANDONED_IN_QUEUE)
         elif state in (CallState.OFFERING, CallState.RINGING_AGENT):
             for agent_id in call.offered_to:
@@ -298,13 +313,6 @@ class Engine(CallFlowLayer):
             agent.busy_since = None  # no talk happened: not a handle time sample
             agent.idle_since = self.now
             self.set_activity(agent, AgentActivity.IDLE)
-        elif state in (CallState.CONNECTED, CallState.HELD) and call.agent_id is not None:
-            agent = self.agents[call.agent_id]
-            talk = self.close_leg(call)
-            self.release_after_call(agent, call, talk)
-            wrap_up_pending = (
-                agent.activity is AgentActivity.WRAP_UP and agent.last_call_id == call.id
-            )
         elif state is CallState.EXTERNAL and call.legs:
             last = call.legs[-1]
             started = last.answered_at if last.answered_at is not None else self.now

@@ -39,13 +39,16 @@ class OfferLayer(RouterLayer):
             call.offered_at = now
         call.leg_offered_at = now
         call.offered_to = [target.agent_id for target in targets]
+        agents = self.agents
+        out = self.out
         for target in targets:
-            agent = self.agents[target.agent_id]
+            agent = agents[target.agent_id]
             agent.call_id = call.id
             self.set_activity(agent, AgentActivity.RESERVED)
             if queue is not None:
-                queue.round_robin[agent.id] = self.next_seq()
-            self.out.append(
+                self._seq += 1  # next_seq(), inlined
+                queue.round_robin[agent.id] = self._seq
+            out.append(
                 cmd.OfferCall(
                     call_id=call.id,
                     agent_id=agent.id,
@@ -56,7 +59,10 @@ class OfferLayer(RouterLayer):
                     queue_id=call.queue_id,
                 )
             )
-        timeout = max(target.timeout_s for target in targets)
+        if len(targets) == 1:  # every strategy but ring all
+            timeout = targets[0].timeout_s
+        else:
+            timeout = max(target.timeout_s for target in targets)
         self.call_timer(call, TimerKind.OFFER, now + timeout)
         if decision is not None:
             call.decisions.append(decision)

@@ -11,7 +11,7 @@ so no call waits while an eligible agent of an open tier is idle.
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from helpline.core import commands as cmd
 from helpline.core.calls import Call, QueueState, RouterStatus
@@ -27,9 +27,12 @@ from helpline.core.tracing import views_until
 EPSILON = 1e-9  # a timer fires at exactly position + after_wait; float sums may fall short
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OfferTarget:
-    """One agent to ring, how, and for how long."""
+class OfferTarget(NamedTuple):
+    """One agent to ring, how, and for how long.
+
+    A NamedTuple, like `Timer`: one is built for every offer, never leaves the engine, and a
+    tuple is built in C.
+    """
 
     agent_id: str
     timeout_s: float
@@ -63,13 +66,15 @@ class QueueLayer(IvrLayer):
         if call.queued_at is None:
             call.queued_at = now
         call.position_time = now if position_time is None else position_time
-        call.seq = self.next_seq()
+        self._seq += 1  # next_seq(), inlined: once per caller
+        call.seq = self._seq
         call.enqueued_at = now
         call.in_queue = True
         call.missed.clear()
         call.overdue = False
         call.transfer_queue = None
-        self.cancel_call_timers(call, TimerKind.MAX_WAIT, TimerKind.OVERFLOW)
+        if call.timers:  # most calls join with none: skip the call
+            self.cancel_call_timers(call, TimerKind.MAX_WAIT, TimerKind.OVERFLOW)
         greeting = config.greeting
         greeting_text = None
         if greeting is not None:
@@ -118,7 +123,8 @@ class QueueLayer(IvrLayer):
             return
         call.in_queue = False
         queue = self.queues.get(call.queue_id) if call.queue_id else None
-        self.cancel_call_timers(call, TimerKind.MAX_WAIT, TimerKind.OVERFLOW)
+        if call.timers:
+            self.cancel_call_timers(call, TimerKind.MAX_WAIT, TimerKind.OVERFLOW)
         waited = self.now - call.enqueued_at
         call.wait_total += waited
         if queue is None:
@@ -185,7 +191,12 @@ class QueueLayer(IvrLayer):
             return
         tiers = queue.tiers
         for level in list(queue.levels):
-            while any(len(pool) for pool in tiers):
+            while True:
+                for pool in tiers:
+                    if pool.eligible:
+                        break
+                else:
+                    break  # no tier has an eligible agent left
                 call = queue.head(level)
                 if call is None:
                     break
@@ -196,6 +207,7 @@ class QueueLayer(IvrLayer):
         """Offer the call to the agent(s) its open tiers and the strategy pick; False if none."""
         waited = self.now - call.position_time + EPSILON
         missed = call.missed
+        rng = self.rng
         for attempt in (0, 1):
             if attempt == 1:
                 if not missed:
@@ -204,13 +216,13 @@ class QueueLayer(IvrLayer):
             for pool in queue.tiers:
                 if waited < pool.after_wait_s:
                     continue
-                chosen = pool.pick(missed, self.rng)
+                chosen = pool.pick(missed, rng)
                 if chosen:
-                    config = queue.config
-                    targets = [
-                        self._group_target(agent_id, config.wait_agent_answer_timeout)
-                        for agent_id in chosen
-                    ]
+                    timeout_s = queue.config.wait_agent_answer_timeout
+                    if len(chosen) == 1:  # every strategy but ring all
+                        targets = [self._group_target(chosen[0], timeout_s)]
+                    else:
+                        targets = [self._group_target(a, timeout_s) for a in chosen]
                     decision = None
                     if self.options.trace:
                         decision = self._group_decision(queue, call, pool, chosen, attempt)

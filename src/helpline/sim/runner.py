@@ -35,6 +35,8 @@ _ARRIVAL, _TIMER, _ANSWER, _HANGUP, _ABANDON, _DIGITS, _CUSTOMER, _WRAP_END, _RO
     range(10)
 )
 _WAITING = (CallState.QUEUED, CallState.OFFERING)
+_BY_CUSTOMER = ev.Party.CUSTOMER
+_StartTimer, _CancelTimer, _PlayQueueAudio = cmd.StartTimer, cmd.CancelTimer, cmd.PlayQueueAudio
 
 
 def staffed_center(center: Center, traffic: TrafficDoc) -> Center:
@@ -94,9 +96,13 @@ class Replication:
             ArrivalProcess(s.arrivals, self.rng, traffic.interval, base) for s in self.streams
         ]
         self.handle = [Sampler(s.handle_time, self.rng, base) for s in self.streams]
+        self._handle_draws = [sampler.draw for sampler in self.handle]
+        self._answer_delay = traffic.agents.answer_delay
+        self._no_answer = traffic.agents.no_answer_probability
         self.patience = [
             Sampler(s.patience, self.rng, base) if s.patience else None for s in self.streams
         ]
+        self._patience_draws = [None if p is None else p.draw for p in self.patience]
         self.wrap_up = [
             Sampler(s.wrap_up, self.rng, base) if s.wrap_up else None for s in self.streams
         ]
@@ -124,14 +130,12 @@ class Replication:
         self.arrived = 0
         self.now = 0.0
         self.interrupted = False
-        self._entered: list[str] = []
         self._wrap_started: dict[str, float] = {}  # call id -> when its agent's wrap-up began
         self._on: dict[type, Callable[[Any], None]] = {
             cmd.StartTimer: self._start_timer,
             cmd.CancelTimer: self._cancel_timer,
             cmd.OfferCall: self._offered,
             cmd.Bridge: self._talk,
-            cmd.PlayQueueAudio: self._queue_audio,
             cmd.WriteCallRecord: self._recorded,
             cmd.AmendCallRecord: self._amend,
             cmd.PlayPrompt: self._prompt,
@@ -175,6 +179,12 @@ class Replication:
     def _loop(self, horizon: float | None, progress: Callable[[float, int], None] | None) -> None:
         heap = self.heap
         pop = heapq.heappop
+        push = heapq.heappush
+        timer_fired, offer_answered, hung_up = ev.TimerFired, ev.OfferAnswered, ev.CallHungUp
+        call_arrived = ev.CallArrived
+        callers = self.callers
+        arrivals = self.arrivals
+        targets = self.targets
         handle = self.engine.handle
         apply = self._apply
         cancelled = self.cancelled
@@ -189,31 +199,30 @@ class Replication:
                 if a in cancelled:
                     cancelled.discard(a)
                 else:
-                    apply(handle(ev.TimerFired(timer=a), at))
+                    apply(handle(timer_fired(timer=a), at))
             elif kind == _ANSWER:
-                apply(handle(ev.OfferAnswered(call_id=a, agent_id=b), at))
+                apply(handle(offer_answered(call_id=a, agent_id=b), at))
             elif kind == _HANGUP:
-                apply(handle(ev.CallHungUp(call_id=a, party=b), at))
+                apply(handle(hung_up(call_id=a, party=b), at))
             elif kind == _ARRIVAL:
                 if not arrivals_open or (horizon is not None and at >= horizon):
                     arrivals_open = False
                     continue
-                self.arrived += 1
-                call_id = f"c{self.arrived}"
-                self.callers[call_id] = _Caller(a)
-                following = self.arrivals[a].next_after(at)
-                if limit is not None and self.arrived >= limit:
+                self.arrived = arrived = self.arrived + 1
+                call_id = f"c{arrived}"
+                callers[call_id] = _Caller(a)
+                following = arrivals[a].next_after(at)
+                if limit is not None and arrived >= limit:
                     arrivals_open = False
                     self.collector.horizon = at + 1e-9
                 elif following is not None:
-                    self._push(following, _ARRIVAL, a)
-                arrival = ev.CallArrived(
-                    call_id=call_id, from_number=call_id, to_number=self.targets[a]
-                )
+                    self.seq += 1
+                    push(heap, (following, self.seq, _ARRIVAL, a, None))
+                arrival = call_arrived(call_id=call_id, from_number=call_id, to_number=targets[a])
                 apply(handle(arrival, at))
-                if progress is not None and self.arrived >= next_report:
-                    next_report = self.arrived + 2000
-                    progress(at, self.arrived)
+                if progress is not None and arrived >= next_report:
+                    next_report = arrived + 2000
+                    progress(at, arrived)
             elif kind == _ABANDON:
                 call = calls.get(a)
                 if call is not None and call.state in _WAITING:
@@ -238,14 +247,31 @@ class Replication:
     # -- commands to future events -------------------------------------------------------------
 
     def _apply(self, commands: list[cmd.Command]) -> None:
+        # The three commands of every caller (timers, queue audio) are handled inline; the
+        # rest through the type -> handler table. Callers who joined a queue are looked at
+        # once the whole list is applied, as before.
         on = self._on
-        self._entered.clear()
-        for command in commands:
-            handler = on.get(type(command))
-            if handler is not None:
-                handler(command)
-        for call_id in self._entered:
-            self._entered_queue(call_id, self.now)
+        entered: list[str] | None = None
+        untyped: list[Any] = commands  # `type(x) is C` does not narrow for mypy; the checks do
+        for command in untyped:
+            kind = type(command)
+            if kind is _StartTimer:
+                self.seq += 1
+                heapq.heappush(self.heap, (command.at, self.seq, _TIMER, command.timer, None))
+            elif kind is _CancelTimer:
+                self.cancelled.add(command.timer)
+            elif kind is _PlayQueueAudio:
+                if entered is None:
+                    entered = [command.call_id]
+                else:
+                    entered.append(command.call_id)
+            else:
+                handler = on.get(kind)
+                if handler is not None:
+                    handler(command)
+        if entered is not None:
+            for call_id in entered:
+                self._entered_queue(call_id, self.now)
 
     def _start_timer(self, command: cmd.StartTimer) -> None:
         self.seq += 1
@@ -257,11 +283,11 @@ class Replication:
     def _talk(self, command: cmd.Bridge | cmd.DialExternal | cmd.StartVoicemail) -> None:
         """The caller talks (to an agent, an outside number, a voicemail box), then hangs up."""
         caller = self.callers.get(command.call_id)
-        duration = self.handle[caller.stream if caller is not None else 0]()
-        self._push(self.now + duration, _HANGUP, command.call_id, ev.Party.CUSTOMER)
-
-    def _queue_audio(self, command: cmd.PlayQueueAudio) -> None:
-        self._entered.append(command.call_id)
+        duration = self._handle_draws[caller.stream if caller is not None else 0]()
+        self.seq += 1
+        heapq.heappush(
+            self.heap, (self.now + duration, self.seq, _HANGUP, command.call_id, _BY_CUSTOMER)
+        )
 
     def _amend(self, command: cmd.AmendCallRecord) -> None:
         ended = self._wrap_started.pop(command.call_id, None)
@@ -291,10 +317,14 @@ class Replication:
                 and self.collector.measured(entered)
             ):
                 self.collector.queue(command.queue_id).ewt.add(now - entered, predicted)
-        behaviour = self.traffic.agents
-        if behaviour.no_answer_probability and self.rng.random() < behaviour.no_answer_probability:
+        no_answer = self._no_answer
+        if no_answer and self.rng.random() < no_answer:
             return  # the agent lets it ring: the engine's answer timeout moves the call on
-        self._push(now + behaviour.answer_delay, _ANSWER, command.call_id, command.agent_id)
+        self.seq += 1
+        heapq.heappush(
+            self.heap,
+            (now + self._answer_delay, self.seq, _ANSWER, command.call_id, command.agent_id),
+        )
 
     def _entered_queue(self, call_id: str, now: float) -> None:
         caller = self.callers.get(call_id)
@@ -302,7 +332,7 @@ class Replication:
         if caller is None or call is None or caller.entered is not None:
             return  # back in line after a missed offer: patience runs from the first entry
         caller.entered = now
-        patience = self.patience[caller.stream]
+        patience = self._patience_draws[caller.stream]
         if patience is not None:
             self._push(now + patience(), _ABANDON, call_id)
         if call.state is CallState.QUEUED and call.queue_id is not None:

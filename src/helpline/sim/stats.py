@@ -135,12 +135,25 @@ class Collector:
         return arrived_at >= self.warmup and (self.horizon is None or arrived_at < self.horizon)
 
     def record(self, record: CallRecord) -> None:
-        if record.queue_id is None or not self.measured(record.created_at):
+        # `measured`, `queue` and `interval` inlined: this runs once per simulated caller
+        queue_id = record.queue_id
+        created = record.created_at
+        horizon = self.horizon
+        if (
+            queue_id is None
+            or created < self.warmup
+            or (horizon is not None and created >= horizon)
+        ):
             if record.agent_id is not None:
                 self._busy_legs(record)
             return
-        stats = self.queue(record.queue_id)
-        slot = stats.interval(int(record.created_at // self.interval_s))
+        stats = self.queues.get(queue_id)
+        if stats is None:
+            stats = self.queue(queue_id)
+        index = int(created // self.interval_s)
+        slot = stats.intervals.get(index)
+        if slot is None:
+            slot = stats.interval(index)
         stats.offered += 1
         slot.offered += 1
         wait = record.wait_s

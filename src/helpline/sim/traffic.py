@@ -26,6 +26,7 @@ import csv
 import math
 import random
 from bisect import bisect_right
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -170,8 +171,10 @@ class Sampler:
     def __init__(self, doc: DistributionDoc, rng: random.Random, base: Path) -> None:
         if doc.exponential_mean is not None:
             rate = 1.0 / doc.exponential_mean
-            expo = rng.expovariate
-            self._draw: Any = lambda: expo(rate)
+            uniform = rng.random
+            log = math.log
+            # `rng.expovariate(rate)`'s own formula, without its extra call: the same draws
+            self._draw: Any = lambda: -log(1.0 - uniform()) / rate
             self.mean = doc.exponential_mean
         elif doc.lognormal is not None:
             mean, sd = doc.lognormal.mean, doc.lognormal.sd
@@ -194,6 +197,12 @@ class Sampler:
     def __call__(self) -> float:
         value: float = self._draw()
         return value
+
+    @property
+    def draw(self) -> Callable[[], float]:
+        """The drawing function itself, for callers that draw in a loop."""
+        draw: Callable[[], float] = self._draw
+        return draw
 
 
 class ArrivalProcess:
@@ -233,8 +242,8 @@ class ArrivalProcess:
             self._index += 1
             return self._times[self._index - 1]
         rates, bounds = self._rates, self._bounds
-        if len(rates) == 1:
-            return now + self._rng.expovariate(rates[0])
+        if len(rates) == 1:  # `expovariate(rates[0])`'s own formula, without its extra call
+            return now + (-math.log(1.0 - self._rng.random()) / rates[0])
         # piecewise-constant rate: spend an Exp(1) amount of integrated rate, piece by piece
         need = self._rng.expovariate(1.0)
         t = now
