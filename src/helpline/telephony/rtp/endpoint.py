@@ -1,0 +1,369 @@
+"""An RTP endpoint for a SIP leg that talks to Helpline's own media: prompts, hold music,
+digits, live audio from the engine (e.g. a WebRTC agent), recording.
+
+Sending: one `RtpSender` (one SSRC, continuous sequence numbers and timestamps) driven by a
+packet clock every `ptime`. Each tick sends, in this order of precedence, an RFC 4733 digit
+packet, the next frame of the current playback (prompt or looping music), live audio fed by
+`feed`, or silence. Silence is sent rather than nothing so that the peer's jitter buffer and
+any NAT or latching relay on the way keep seeing us (RFC 4961's symmetric RTP relies on it).
+The clock is scheduled on absolute times (start + n * ptime), so it does not drift; after a
+stall longer than `max_catch_up` it skips ahead (timestamps too: the gap is real time).
+
+Receiving: symmetric RTP as in the relay (send to where the peer's packets come from). Audio
+of the negotiated codec is decoded and handed to `on_audio`, to the recorder and to an
+in-band DTMF detector; telephone-events go to a `DigitReceiver`. The in-band detector is the
+fallback for peers without RFC 4733: once an event packet arrives, it is no longer fed,
+or a phone sending both (some do) would report each key twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Literal, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from helpline.media.dtmf import DtmfDetector
+from helpline.media.g711 import Pcm, alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from helpline.media.rfc4733 import DigitReceiver, DigitSender
+from helpline.media.rtp import TS_MOD, ReceiveStatistics, RtpError, RtpPacket, parse_rtp
+from helpline.media.rtp import RtpSender as SequenceClock
+from helpline.media.wav import Side, StereoWavRecorder
+from helpline.sip.sdp import AudioSession
+from helpline.telephony.rtp.prompts import PromptCache
+from helpline.telephony.rtp.relay import Address, looks_like_rtp
+
+log = logging.getLogger("helpline.rtp")
+
+RATE = 8000
+DigitSource = Literal["rfc4733", "inband"]
+DigitCallback = Callable[[str, DigitSource], None]
+AudioCallback = Callable[[Pcm], None]
+_CODECS = {"PCMU": (ulaw_encode, ulaw_decode), "PCMA": (alaw_encode, alaw_decode)}
+MAX_FEED = RATE // 5  # live audio queued at most 200 ms ahead: latency stays bounded
+
+
+@dataclass(slots=True)
+class _Playback:
+    samples: Pcm
+    loop: bool
+    done: asyncio.Future[None]
+    position: int = 0
+
+    def frame(self, size: int) -> Pcm | None:
+        """The next `size` samples (the last frame padded with silence); None when over."""
+        if self.position >= len(self.samples):
+            if not self.loop or len(self.samples) == 0:
+                return None
+            self.position = 0
+        chunk = self.samples[self.position : self.position + size]
+        self.position += size
+        if self.loop and len(chunk) < size:  # wrap around without a gap in the music
+            self.position = size - len(chunk)
+            return np.concatenate([chunk, self.samples[: self.position]])[:size]
+        return chunk if len(chunk) == size else np.pad(chunk, (0, size - len(chunk)))
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointStats:
+    packets_sent: int
+    packets_received: int
+    dropped: int  # not RTP, from a stranger, or of a payload type we did not agree on
+    lost: int
+    jitter_ms: float
+
+
+class RtpEndpoint(asyncio.DatagramProtocol):
+    """One SIP leg's media, terminated here. Open with `await RtpEndpoint.open(...)`."""
+
+    def __init__(
+        self,
+        session: AudioSession,
+        *,
+        rng: random.Random,
+        on_digit: DigitCallback | None = None,
+        on_audio: AudioCallback | None = None,
+        max_catch_up: float = 0.2,
+    ) -> None:
+        self.session = session
+        self.frame_size = RATE * session.ptime // 1000
+        self.encode, self.decode = _CODECS[session.codec]
+        self.remote: Address = (session.remote_address, session.remote_port)
+        self.on_digit = on_digit
+        self.on_audio = on_audio
+        self.max_catch_up = max_catch_up
+        self.clock = SequenceClock.random(rng, payload_type=session.payload_type)
+        self.digit_sender: DigitSender | None = None
+        self.digit_receiver: DigitReceiver | None = None
+        if session.telephone_event is not None:
+            self.digit_sender = DigitSender(
+                self.clock, payload_type=session.telephone_event, interval=self.frame_size
+            )
+            self.digit_receiver = DigitReceiver(payload_type=session.telephone_event)
+        self.detector = DtmfDetector()
+        self.statistics = ReceiveStatistics(RATE)
+        self.transport: asyncio.DatagramTransport | None = None
+        self.latched = False
+        self.events_seen = False
+        self.packets_sent = self.packets_received = self.dropped = 0
+        self._playbacks: deque[_Playback] = deque()
+        self._live = np.zeros(0, dtype=np.int16)
+        self._digits: deque[tuple[str, int]] = deque()  # (digit, frames left to hold it)
+        self._digit_frames = 0
+        self._first_packet = True
+        self._pacer: asyncio.Task[None] | None = None
+        self._recorder: StereoWavRecorder | None = None
+        self._remote_side: Side = "caller"
+        self._sent_frames = 0  # frames of our side placed in the recording
+        self._inbound_anchor: tuple[float, int] | None = None  # (seconds, RTP timestamp)
+        self._recording_started = 0.0
+
+    @classmethod
+    async def open(
+        cls,
+        session: AudioSession,
+        host: str = "0.0.0.0",
+        port: int = 0,
+        *,
+        rng: random.Random,
+        on_digit: DigitCallback | None = None,
+        on_audio: AudioCallback | None = None,
+    ) -> RtpEndpoint:
+        """Bind the leg's socket (port 0: any free one) and start the packet clock."""
+        loop = asyncio.get_running_loop()
+        endpoint = cls(session, rng=rng, on_digit=on_digit, on_audio=on_audio)
+        await loop.create_datagram_endpoint(lambda: endpoint, local_addr=(host, port))
+        endpoint._pacer = loop.create_task(endpoint._pace())
+        return endpoint
+
+    def update(self, session: AudioSession) -> None:
+        """A re-INVITE's outcome: hold (direction), moved media (address), another codec.
+        The packet clock runs on: same SSRC, continuous sequence numbers and timestamps."""
+        if (session.remote_address, session.remote_port) != (
+            self.session.remote_address,
+            self.session.remote_port,
+        ):
+            self.remote, self.latched = (session.remote_address, session.remote_port), False
+        self.encode, self.decode = _CODECS[session.codec]
+        self.clock.payload_type = session.payload_type
+        if session.ptime != self.session.ptime:
+            log.info("rtp endpoint: ptime change to %s ms ignored mid-call", session.ptime)
+        self.session = replace(session, ptime=self.session.ptime)
+
+    @property
+    def port(self) -> int:
+        assert self.transport is not None
+        return int(self.transport.get_extra_info("sockname")[1])
+
+    # --- sending ---------------------------------------------------------------------
+
+    def play(self, samples: npt.ArrayLike, *, loop: bool = False) -> asyncio.Future[None]:
+        """Queue 8 kHz int16 audio after what is playing; the future resolves when it has
+        been sent (a looping one only when stopped)."""
+        pcm = np.asarray(samples)
+        if pcm.dtype != np.int16:
+            raise TypeError(f"samples: expected int16, got {pcm.dtype}")
+        done = asyncio.get_running_loop().create_future()
+        self._playbacks.append(_Playback(pcm.reshape(-1), loop, done))
+        return done
+
+    async def say(self, prompts: PromptCache, text: str, voice: str = "en-us") -> None:
+        """Speak `text` (rendered once, then cached) and return when it has been sent."""
+        await self.play(await prompts.speak(text, voice))
+
+    def start_hold_music(self, prompts: PromptCache) -> asyncio.Future[None]:
+        """Loop the hold music until `stop_playback` (the future resolves then)."""
+        return self.play(prompts.hold_music(), loop=True)
+
+    def stop_playback(self) -> None:
+        """Stop what is playing and drop what is queued (a caller pressed a key: barge-in)."""
+        while self._playbacks:
+            done = self._playbacks.popleft().done
+            if not done.done():
+                done.set_result(None)
+
+    def feed(self, samples: Pcm) -> None:
+        """Live 8 kHz audio to send when no playback runs (at most 200 ms queued)."""
+        self._live = np.concatenate([self._live, samples])[-MAX_FEED:]
+
+    def send_digit(self, digit: str, duration_ms: int = 100) -> None:
+        """Send a key press as RFC 4733 events (needs telephone-event in the SDP)."""
+        if self.digit_sender is None:
+            raise RtpError("digit: the peer did not agree on telephone-event")
+        self._digits.append((digit, max(1, duration_ms // self.session.ptime)))
+
+    def _next_audio(self) -> Pcm:
+        while self._playbacks:
+            playback = self._playbacks[0]
+            frame = playback.frame(self.frame_size)
+            if frame is not None:
+                return frame
+            self._playbacks.popleft()
+            if not playback.done.done():
+                playback.done.set_result(None)
+        if len(self._live):
+            frame, self._live = self._live[: self.frame_size], self._live[self.frame_size :]
+            return np.pad(frame, (0, self.frame_size - len(frame)))
+        return np.zeros(self.frame_size, dtype=np.int16)
+
+    def _digit_packets(self) -> list[RtpPacket] | None:
+        """This tick's RFC 4733 packets, or None when no digit is being sent."""
+        sender = self.digit_sender
+        if sender is None:
+            return None
+        if sender.busy:
+            if self._digit_frames > 1:
+                self._digit_frames -= 1
+                return sender.tick()
+            if self._digit_frames == 1:
+                self._digit_frames = 0
+                return sender.stop()
+            packets = sender.tick()  # the end packet's repeats (RFC 4733 2.5.1.4)
+            self.clock.advance(self.frame_size)
+            return packets
+        if self._digits:
+            digit, self._digit_frames = self._digits.popleft()
+            return sender.start(digit)
+        return None
+
+    def _tick(self) -> None:
+        audio = self._next_audio()
+        self._record_outbound(audio)
+        if self.transport is None or not self.session.sends:
+            # On hold: no packet, so no sequence number used (RFC 3550 5.1 counts packets
+            # sent), but the timestamp follows the clock, and the next packet is marked as a
+            # talkspurt's first so the peer's jitter buffer resynchronizes.
+            self.clock.advance(self.frame_size)
+            self._first_packet = True
+            return
+        packets = self._digit_packets()
+        if packets is None:
+            packet = self.clock.packet(
+                self.encode(audio), samples=self.frame_size, marker=self._first_packet
+            )
+            packets = [packet]
+            self._first_packet = False
+        for packet in packets:
+            self.transport.sendto(packet.serialize(), self.remote)
+            self.packets_sent += 1
+
+    async def _pace(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.session.ptime / 1000
+        due = loop.time()
+        while True:
+            try:
+                self._tick()
+            except Exception:  # a bad frame must not silence the leg for the rest of the call
+                log.exception("rtp endpoint %s: sending a packet failed", self.remote)
+            due += interval
+            late = loop.time() - due
+            if late > self.max_catch_up:  # stalled: skip the lost time, keep timestamps real
+                skipped = int(late / interval)
+                self.clock.advance(skipped * self.frame_size)
+                due += skipped * interval
+            await asyncio.sleep(max(0.0, due - loop.time()))
+
+    # --- receiving ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A datagram endpoint's transport (uvloop's UDPTransport is not a registered subclass).
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        if not self.latched and looks_like_rtp(data):
+            self.remote, self.latched = (addr[0], addr[1]), True  # symmetric RTP (RFC 4961)
+        elif addr[:2] != self.remote:
+            self.dropped += 1
+            return
+        try:
+            packet = parse_rtp(data)
+        except RtpError:
+            self.dropped += 1
+            return
+        self.packets_received += 1
+        if self.digit_receiver is not None and packet.payload_type == self.session.telephone_event:
+            self.events_seen = True
+            try:
+                digits = self.digit_receiver.feed(packet)
+            except RtpError:
+                self.dropped += 1
+                return
+            for digit in digits:
+                self._report(digit, "rfc4733")
+            return
+        if packet.payload_type != self.session.payload_type:
+            self.dropped += 1  # comfort noise and the like: nothing we play or record
+            return
+        self.statistics.update(packet, asyncio.get_running_loop().time())
+        pcm = self.decode(packet.payload)
+        self._record_inbound(packet.timestamp, pcm)
+        if self.on_audio is not None:
+            self.on_audio(pcm)
+        if not self.events_seen:
+            for digit in self.detector.feed(pcm):
+                self._report(digit, "inband")
+
+    def _report(self, digit: str, source: DigitSource) -> None:
+        if self.on_digit is not None:
+            self.on_digit(digit, source)
+
+    def error_received(self, exc: Exception) -> None:
+        self.dropped += 1  # ICMP unreachable: the peer is gone or not up yet
+
+    # --- recording ---------------------------------------------------------------------
+
+    def record(self, recorder: StereoWavRecorder, *, remote_side: Side = "caller") -> None:
+        """Record both directions from now on: the peer on `remote_side`, us on the other."""
+        self._recorder, self._remote_side = recorder, remote_side
+        self._sent_frames = 0
+        self._inbound_anchor = None
+        self._recording_started = asyncio.get_running_loop().time()
+
+    def stop_recording(self) -> None:
+        self._recorder = None
+
+    def _record_outbound(self, audio: Pcm) -> None:
+        if self._recorder is None:
+            return
+        side: Side = "agent" if self._remote_side == "caller" else "caller"
+        self._recorder.add(side, self._sent_frames * self.frame_size / RATE, audio)
+        self._sent_frames += 1
+
+    def _record_inbound(self, timestamp: int, pcm: Pcm) -> None:
+        """Placed by RTP timestamp from the first packet's arrival: jitter does not smear it."""
+        if self._recorder is None:
+            return
+        if self._inbound_anchor is None:
+            now = asyncio.get_running_loop().time() - self._recording_started
+            self._inbound_anchor = (max(0.0, now), timestamp)
+        start, first = self._inbound_anchor
+        offset = (timestamp - first + TS_MOD // 2) % TS_MOD - TS_MOD // 2
+        at = start + offset / RATE
+        if at >= 0:
+            self._recorder.add(self._remote_side, at, pcm)
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    def stats(self) -> EndpointStats:
+        report = self.statistics.report()
+        return EndpointStats(
+            self.packets_sent,
+            self.packets_received,
+            self.dropped,
+            report.lost if report.valid else 0,
+            report.jitter / RATE * 1000 if report.valid else 0.0,
+        )
+
+    def close(self) -> None:
+        self.stop_playback()
+        if self._pacer is not None:
+            self._pacer.cancel()
+        if self.transport is not None:
+            self.transport.close()
