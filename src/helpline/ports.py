@@ -76,9 +76,22 @@ class RecordSink(Protocol):
 
 
 class Outbox(Protocol):
-    """Durable outgoing HTTP: webhooks, per-call `hangup_url` posts, IVR notifications."""
+    """Durable outgoing HTTP: webhooks, per-call `hangup_url` posts, IVR notifications.
 
-    async def publish_event(self, tenant_id: str, event_type: str, data: Mapping[str, Any]) -> None:
+    `message_id` names what is queued; with `retry=True` as well, a message of that name that
+    is there already is not queued again (the write is retried because its first try failed,
+    yet that try's commit may have gone through with its acknowledgement lost).
+    """
+
+    async def publish_event(
+        self,
+        tenant_id: str,
+        event_type: str,
+        data: Mapping[str, Any],
+        *,
+        message_id: str | None = None,
+        retry: bool = False,
+    ) -> None:
         """A webhook event for every subscription of the tenant whose filter takes it."""
         ...
 
@@ -91,6 +104,8 @@ class Outbox(Protocol):
         method: str,
         params: Mapping[str, str] | None = None,
         form: Mapping[str, str] | None = None,
+        message_id: str | None = None,
+        retry: bool = False,
     ) -> None:
         """One HTTP request to a URL the tenant gave (seed 002 notifications, hangup_url)."""
         ...

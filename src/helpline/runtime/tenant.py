@@ -9,19 +9,21 @@ bus; records and outgoing HTTP go, in that same order, to a writer task that car
 through the store and its outbox, so the engine never waits for the database (an agent's
 phone rings without waiting for the call's live row to be stored). A request that waits on
 the runtime (`submit`, `settle`) is answered once the writes of every event before it are
-done, so what the API answers is already stored.
+done, so what the API answers is already stored. The writer (`runtime/writer.py`) retries a
+write the database could not take (locked, failing over) until it can, keeping the order;
+`write_backlog` tells how many writes wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -31,12 +33,22 @@ from helpline.core.base import EngineOptions
 from helpline.core.calls import Call
 from helpline.core.engine import Engine
 from helpline.core.errors import HelplineError, InternalError, NotFound
-from helpline.core.ivr import call_date
 from helpline.core.model import Center
-from helpline.core.records import CallRecord, Result
+from helpline.core.records import CallRecord
 from helpline.core.timers import Timer
 from helpline.ports import TELEPHONY_COMMANDS, Bus, Outbox, RecordSink, Telephony
-from helpline.runtime.wire import offer_message, record_dict, state_message
+from helpline.runtime.hangup import send_hangup_url
+from helpline.runtime.wire import (
+    offer_end_reason,
+    offer_ended_message,
+    offer_message,
+    record_dict,
+    released_by_event,
+    ringing_before,
+    state_message,
+)
+from helpline.runtime.writer import STOP_DRAIN_S, Writer, outbox_write
+from helpline.runtime.writer import Write as StoreWrite
 
 log = logging.getLogger("helpline.runtime")
 
@@ -88,17 +100,20 @@ class TenantRuntime:
         self.event_hooks: list[EventHook] = []  # see `EventHook`
         self.processed = 0
         self._live: set[str] = set()  # calls stored as live (closed on restart if unfinished)
-        self._writes: asyncio.Queue[Write] = asyncio.Queue()  # store and outbox, in order
-        self._writer: asyncio.Task[None] | None = None
+        self.writer = Writer(f"tenant {tenant_id}")  # store and outbox writes, in order
+        self.stop_drain_s = STOP_DRAIN_S  # how long `stop` waits for writes to get stored
+
+    @property
+    def write_backlog(self) -> int:
+        """Store and outbox writes not yet done (more than a few: the database is away)."""
+        return self.writer.backlog
 
     # -- life cycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"tenant-{self.tenant_id}")
-            self._writer = asyncio.create_task(
-                self._write_loop(), name=f"tenant-{self.tenant_id}-writes"
-            )
+            self.writer.start()
 
     async def stop(self) -> None:
         if self._task is None:
@@ -106,10 +121,10 @@ class TenantRuntime:
         await self._inbox.put((_STOP, None))
         await self._task
         self._task = None
-        await self._writes.join()  # what the applied events wrote is stored before we stop
-        if self._writer is not None:
-            self._writer.cancel()
-            self._writer = None
+        # what the applied events wrote is stored before we stop, if the database lets us
+        # within `stop_drain_s`; each write left is logged, and a call whose record is among
+        # them stays a live row, which the next start closes as `system_restart`
+        await self.writer.stop(self.stop_drain_s)
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -148,6 +163,7 @@ class TenantRuntime:
                 if future is not None:
                     self._answer_after_writes(future, [])
                 continue
+            before = ringing_before(self.engine.calls, event)
             try:
                 commands = self.engine.handle(event, self.clock())
             except HelplineError as error:
@@ -163,7 +179,9 @@ class TenantRuntime:
                 continue
             self.processed += 1
             try:
-                await self._dispatch(commands)
+                for message in released_by_event(self.tenant_id, event, before, self.clock()):
+                    self.bus.publish(self.tenant_id, message)  # before a new offer of the call
+                await self._dispatch(commands, event)
             except Exception:
                 log.exception("tenant %s: carrying out commands failed", self.tenant_id)
             if future is not None:
@@ -173,25 +191,21 @@ class TenantRuntime:
         self, future: asyncio.Future[list[cmd.Command]], commands: list[cmd.Command]
     ) -> None:
         """Resolve `future` once every write queued so far is done."""
-        self._later(partial(_resolve, future, commands))
+        self._later(
+            partial(_resolve, future, commands),
+            "the answer to a request",
+            partial(_refuse, future),
+        )
 
-    def _later(self, write: Write) -> None:
+    def _later(
+        self, action: Write, what: str = "a write", on_abandon: Callable[[], None] | None = None
+    ) -> None:
         """Queue a store or outbox write; the writer task carries them out in order."""
-        self._writes.put_nowait(write)
-
-    async def _write_loop(self) -> None:
-        while True:
-            write = await self._writes.get()
-            try:
-                await write()
-            except Exception:
-                log.exception("tenant %s: a store or outbox write failed", self.tenant_id)
-            finally:
-                self._writes.task_done()
+        self.writer.put(StoreWrite(action, what, on_abandon))
 
     # -- output --------------------------------------------------------------------------------
 
-    async def _dispatch(self, commands: list[cmd.Command]) -> None:
+    async def _dispatch(self, commands: list[cmd.Command], cause: ev.Event) -> None:
         for command in commands:
             if isinstance(command, TELEPHONY_COMMANDS):
                 await self.telephony.execute(self.tenant_id, command)  # type: ignore[arg-type]
@@ -199,6 +213,12 @@ class TenantRuntime:
                     self.bus.publish(
                         self.tenant_id, offer_message(self.tenant_id, command, self.clock())
                     )
+                elif isinstance(command, cmd.CancelOffer):
+                    reason = offer_end_reason(cause, command.agent_id)
+                    message = offer_ended_message(
+                        self.tenant_id, command.call_id, command.agent_id, reason, self.clock()
+                    )
+                    self.bus.publish(self.tenant_id, message)
             elif isinstance(command, cmd.StartTimer):
                 self._start_timer(command.timer, command.at)
             elif isinstance(command, cmd.CancelTimer):
@@ -211,14 +231,28 @@ class TenantRuntime:
                 message = state_message(self.tenant_id, command)
                 self.bus.publish(self.tenant_id, message)
                 self._tell_hooks(message)
-                self._later(
-                    partial(
-                        self.outbox.publish_event, self.tenant_id, message["type"], message["data"]
+                subject = (
+                    f"call {command.call_id}"
+                    if isinstance(command, cmd.CallStateChanged)
+                    else f"agent {command.agent_id}"
+                )
+                self.writer.put(
+                    outbox_write(
+                        f"webhook {message['type']} of {subject}",
+                        self.outbox.publish_event,
+                        self.tenant_id,
+                        message["type"],
+                        message["data"],
                     )
                 )
             elif isinstance(command, cmd.WriteCallRecord):
-                self._live.discard(command.record.call_id)
-                self._later(partial(self._write_record, command))
+                record = command.record
+                self._live.discard(record.call_id)
+                self._later(
+                    partial(self._write_record, command),
+                    f"record of call {record.call_id}",
+                    partial(_log_lost_record, self.tenant_id, record),
+                )
             elif isinstance(command, cmd.AmendCallRecord):
                 self._later(
                     partial(
@@ -228,11 +262,13 @@ class TenantRuntime:
                         command.wrap_up_s,
                         command.disposition,
                         command.notes,
-                    )
+                    ),
+                    f"wrap-up of call {command.call_id}",
                 )
             elif isinstance(command, cmd.Notify):
-                self._later(
-                    partial(
+                self.writer.put(
+                    outbox_write(
+                        f"notification of call {command.call_id}",
                         self.outbox.send,
                         self.tenant_id,
                         kind="notify",
@@ -248,7 +284,7 @@ class TenantRuntime:
         for hook in self.event_hooks:
             write = hook(message)
             if write is not None:
-                self._later(write)
+                self._later(write, f"{message.get('type')} for a compatibility API")
 
     def _track_live(self, change: cmd.CallStateChanged) -> None:
         """Keep a live row per call, so a restart can close it with a record (point 11)."""
@@ -263,11 +299,13 @@ class TenantRuntime:
             self._later(
                 partial(
                     self.records.call_started, self.tenant_id, call_id, change.at, live_data(call)
-                )
+                ),
+                f"live row of call {call_id}",
             )
         elif change.state in _SNAPSHOT_STATES:
             self._later(
-                partial(self.records.update_live_call, self.tenant_id, call_id, live_data(call))
+                partial(self.records.update_live_call, self.tenant_id, call_id, live_data(call)),
+                f"live row of call {call_id} ({change.state})",
             )
 
     def _start_timer(self, timer: Timer, at: float) -> None:
@@ -279,10 +317,15 @@ class TenantRuntime:
         if self._timers.pop(timer, None) is not None:
             self.post(ev.TimerFired(timer=timer))
 
-    async def _write_record(self, command: cmd.WriteCallRecord) -> None:
-        """The record, then its `call.ended` (so a client that sees it can read the record)."""
+    async def _write_record(self, command: cmd.WriteCallRecord) -> list[StoreWrite]:
+        """The record, then its `call.ended` (so a client that sees it can read the record).
+
+        What follows the record (its webhook, the hooks' writes, its `hangup_url`) comes back
+        as writes of their own, which the writer does next, each retried alone: a retry of one
+        never repeats the record or the live event.
+        """
         record = command.record
-        await self.records.write_record(self.tenant_id, record)
+        await self.records.write_record(self.tenant_id, record)  # idempotent on the call id
         data = record_dict(record)
         self.bus.publish(
             self.tenant_id,
@@ -293,14 +336,37 @@ class TenantRuntime:
                 "data": data,
             },
         )
-        await self.outbox.publish_event(self.tenant_id, "call.ended", data)
+        call = f"call {record.call_id}"
+        hangup_url = self.hangup_urls.pop(record.call_id, None)
+        return [
+            outbox_write(
+                f"webhook call.ended of {call}",
+                self.outbox.publish_event,
+                self.tenant_id,
+                "call.ended",
+                data,
+            ),
+            StoreWrite(partial(self._tell_hooks_ended, data), f"call.ended hooks of {call}"),
+            outbox_write(
+                f"hangup_url of {call}",
+                send_hangup_url,
+                self.outbox,
+                self.tenant_id,
+                record,
+                hangup_url,
+            ),
+        ]
+
+    async def _tell_hooks_ended(self, data: Mapping[str, Any]) -> list[StoreWrite]:
+        """The hooks hear of the record once it is stored; their writes come next, in order."""
+        message = {"type": "call.ended", "tenant_id": self.tenant_id, "data": data}
+        writes: list[StoreWrite] = []
         for hook in self.event_hooks:
-            write = hook({"type": "call.ended", "tenant_id": self.tenant_id, "data": data})
+            write = hook(message)
             if write is not None:
-                await write()
-        await send_hangup_url(
-            self.outbox, self.tenant_id, record, self.hangup_urls.pop(record.call_id, None)
-        )
+                what = f"call.ended of call {data.get('call_id')} for a compatibility API"
+                writes.append(StoreWrite(write, what))
+        return writes
 
     async def _ask_router(self, command: cmd.AskRouter) -> None:
         """Seed 000 Step 5: POST the queue's calls; the reply (or its absence) is an event."""
@@ -320,72 +386,6 @@ class TenantRuntime:
         task: asyncio.Task[None] = asyncio.create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-async def send_hangup_url(
-    outbox: Outbox, tenant_id: str, record: CallRecord, url: str | None = None
-) -> None:
-    """Seed 002: POST the hangup body to the call's `hangup_url`: `url`, else the one kept in
-    the call's data (click2call keeps it there, so a call closed by a restart posts it too)."""
-    url = url or record.data.get("hangup_url")
-    if url:
-        await outbox.send(
-            tenant_id,
-            kind="hangup_url",
-            url=url,
-            method="POST",
-            form=hangup_fields(tenant_id, record, url),
-        )
-
-
-def hangup_fields(tenant_id: str, record: CallRecord, url: str) -> dict[str, str]:
-    """Seed 002 "Post Body That Goes to Hangup_url": the documented fields of a finished call,
-    in the seed's order. `url` is the hangup_url itself, quoted as the seed shows it
-    (`https%3A//webhook.site/...`); `tenant` is the Helpline tenant id (Alo-Tech's tenant
-    name); `agent_username` is the e-mail of the agent who placed the click2call."""
-    return {
-        "project": "alotech",
-        "action": "webhook",
-        "tenant": tenant_id,
-        "url": quote(url),
-        "call_date": call_date(record.created_at),
-        "agent_username": record.data.get("agent_username", record.agent_id or ""),
-        "transaction_id": record.data.get("transaction_id", ""),
-        "disposition": dial_status(record),
-        "duration": str(round(record.talk_s)),
-        "called_num": record.to_number,
-        "caller_id": record.from_number,
-        "call_id": record.call_id,
-    }
-
-
-# Alo-Tech's dispositions are Asterisk's DIALSTATUS values (seed 002 shows ANSWER)
-_DIAL_STATUS_BY_REASON = {
-    "busy": "BUSY",
-    "no_answer": "NOANSWER",
-    "agent_no_answer": "NOANSWER",
-    "no_agent_answered": "NOANSWER",
-    "agent_rejected": "CANCEL",  # the click2call agent declined its own call
-    "failed": "CHANUNAVAIL",
-    "unknown_number": "CONGESTION",
-}
-
-
-def dial_status(record: CallRecord) -> str:
-    """The call's `disposition` as Alo-Tech reports it: ANSWER, BUSY, NOANSWER, CANCEL,
-    CONGESTION or CHANUNAVAIL."""
-    if record.result in (Result.ANSWERED, Result.TRANSFERRED_EXTERNAL):
-        return "ANSWER"
-    by_reason = _DIAL_STATUS_BY_REASON.get(record.end_reason)
-    if by_reason is not None:
-        return by_reason
-    if record.result in (Result.ABANDONED_IN_IVR, Result.ABANDONED_IN_QUEUE):
-        return "CANCEL"  # the caller hung up before anyone answered
-    if record.result is Result.FAILED and record.end_reason.endswith("_hangup"):
-        return "CANCEL"  # a callout ended by its agent or the API before the customer answered
-    if record.result is Result.FAILED:
-        return "CHANUNAVAIL"
-    return "NOANSWER"  # ended in the IVR, no agent, voicemail, callback requested
 
 
 def live_data(call: Call) -> dict[str, Any]:
@@ -410,3 +410,20 @@ def live_data(call: Call) -> dict[str, Any]:
 async def _resolve(future: asyncio.Future[list[cmd.Command]], commands: list[cmd.Command]) -> None:
     if not future.done():
         future.set_result(commands)
+
+
+def _refuse(future: asyncio.Future[list[cmd.Command]]) -> None:
+    """The runtime stopped before what the request caused was stored: say so."""
+    if not future.done():
+        future.set_exception(InternalError("stopped before the request's changes were stored"))
+
+
+def _log_lost_record(tenant_id: str, record: CallRecord) -> None:
+    """A record the store did not take (the runtime stopped first, or it failed for good):
+    the log keeps it whole (its live row, if stored, also makes the next start write a
+    `system_restart` record for the call)."""
+    log.error(
+        "tenant %s: call record not stored: %s",
+        tenant_id,
+        json.dumps(record_dict(record), default=str, separators=(",", ":")),
+    )

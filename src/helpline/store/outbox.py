@@ -73,8 +73,15 @@ class OutboxRepository:
         subscription_id: str | None = None,
         message_id: str | None = None,
         next_attempt_at: float | None = None,
+        if_absent: bool = False,
     ) -> OutboxMessage:
-        """Queue one HTTP request; due at once unless `next_attempt_at` says later."""
+        """Queue one HTTP request; due at once unless `next_attempt_at` says later.
+
+        `if_absent` (with a `message_id`): when the tenant has a message of that id already,
+        return it and queue nothing; for the retry of a write whose first try may have
+        committed unseen (an acknowledgement lost with its connection). Only retries ask: the
+        lookup has no index of its own.
+        """
         now = self._clock()
         row = OutboxMessage(
             tenant_id=tenant_id,
@@ -94,6 +101,13 @@ class OutboxRepository:
         if row.method not in ("POST", "GET"):
             raise ValueError(f"method must be POST or GET, not {method!r}")
         async with self._scope.begin() as s:
+            if if_absent and message_id is not None:
+                there = select(OutboxMessage).where(
+                    OutboxMessage.tenant_id == tenant_id, OutboxMessage.message_id == message_id
+                )
+                found = (await s.scalars(there.limit(1))).first()
+                if found is not None:
+                    return found
             s.add(row)
             await s.flush()
         return row

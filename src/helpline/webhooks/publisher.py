@@ -10,8 +10,9 @@ subscribed to costs no database work at all.
 `send` queues the per-call requests of seed 002: IVR notifications (GET, fields in the query
 string) and `hangup_url` (POST, urlencoded form).
 
-Neither raises into the runtime: a failed write is logged. The runtime carries out a batch of
-engine commands in order, and an exception here would skip the telephony commands after it.
+A failed write raises: the runtime queues these calls to its writer task
+(`runtime/writer.py`), which retries what the database could not take for the moment and logs
+and skips what it never will, so a webhook is not lost to a brief outage.
 """
 
 from __future__ import annotations
@@ -76,27 +77,37 @@ class WebhookOutbox:
     def _wake_deliverers(self) -> None:
         wake_deliverers(self.store)
 
-    async def publish_event(self, tenant_id: str, event_type: str, data: Mapping[str, Any]) -> None:
-        """A webhook for every enabled subscription of the tenant whose filter takes the event."""
-        try:
-            targets = [t for t in await self.cache.targets(tenant_id) if t.takes(event_type)]
-            if not targets:
-                return
-            body = event_body(event_type, data, self.clock())
-            async with self.store.transaction() as tx:
-                for target in targets:
-                    await tx.outbox.enqueue(
-                        tenant_id,
-                        kind=OutboxKind.WEBHOOK,
-                        url=target.url,
-                        method="POST",
-                        headers=JSON_HEADERS,
-                        body=body,
-                        subscription_id=target.id,
-                    )
-        except Exception:
-            log.exception("tenant %s: could not queue webhook %s", tenant_id, event_type)
+    async def publish_event(
+        self,
+        tenant_id: str,
+        event_type: str,
+        data: Mapping[str, Any],
+        *,
+        message_id: str | None = None,
+        retry: bool = False,
+    ) -> None:
+        """A webhook for every enabled subscription of the tenant whose filter takes the event.
+
+        With `message_id`, each subscription's message is `<message_id>_<subscription id>`, and
+        a `retry` queues none that is there already (see `helpline.ports.Outbox`).
+        """
+        targets = [t for t in await self.cache.targets(tenant_id) if t.takes(event_type)]
+        if not targets:
             return
+        body = event_body(event_type, data, self.clock())
+        async with self.store.transaction() as tx:
+            for target in targets:
+                await tx.outbox.enqueue(
+                    tenant_id,
+                    kind=OutboxKind.WEBHOOK,
+                    url=target.url,
+                    method="POST",
+                    headers=JSON_HEADERS,
+                    body=body,
+                    subscription_id=target.id,
+                    message_id=f"{message_id}_{target.id}" if message_id else None,
+                    if_absent=retry,
+                )
         self._wake()
 
     async def send(
@@ -108,21 +119,26 @@ class WebhookOutbox:
         method: str,
         params: Mapping[str, str] | None = None,
         form: Mapping[str, str] | None = None,
+        message_id: str | None = None,
+        retry: bool = False,
     ) -> None:
         """One request to a URL the tenant gave: GET with `params` in the query string, or POST
         with `form` as an urlencoded body."""
-        try:
-            verb = method.upper()
-            target = with_query(url, params or {})
-            body = ""
-            headers: Mapping[str, str] = {}
-            if form is not None and verb == "POST":
-                body = urlencode([(str(k), str(v)) for k, v in form.items()])
-                headers = FORM_HEADERS
-            await self.store.outbox.enqueue(
-                tenant_id, kind=kind, url=target, method=verb, headers=headers, body=body
-            )
-        except Exception:
-            log.exception("tenant %s: could not queue %s %s %s", tenant_id, kind, method, url)
-            return
+        verb = method.upper()
+        target = with_query(url, params or {})
+        body = ""
+        headers: Mapping[str, str] = {}
+        if form is not None and verb == "POST":
+            body = urlencode([(str(k), str(v)) for k, v in form.items()])
+            headers = FORM_HEADERS
+        await self.store.outbox.enqueue(
+            tenant_id,
+            kind=kind,
+            url=target,
+            method=verb,
+            headers=headers,
+            body=body,
+            message_id=message_id,
+            if_absent=retry,
+        )
         self._wake()

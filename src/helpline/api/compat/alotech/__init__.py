@@ -4,7 +4,7 @@
 - `softphone`: the Generic Softphone SSO address, `GET /generic/sso/?tenant=...&session=...`
 - `auth`, `click2call`, `cdr`, `params`: what the functions do
 IVR call notifications (seed 002) are the engine's `notify` action (`core.ivr`), and the
-hangup_url body is `runtime.tenant.hangup_fields`.
+hangup_url body is `runtime.hangup.hangup_fields`.
 """
 
 from fastapi import APIRouter

@@ -26,7 +26,7 @@ from helpline.api.compat.alotech.params import BadParameter, date, format_date, 
 from helpline.api.state import AppState
 from helpline.core.model import Center
 from helpline.core.records import Direction, Result
-from helpline.runtime.tenant import dial_status
+from helpline.runtime.hangup import dial_status
 from helpline.store.base import InvalidCursor
 from helpline.store.models import CallRecordRow
 from helpline.store.records import record_cursor

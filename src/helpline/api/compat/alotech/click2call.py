@@ -9,7 +9,7 @@ two are bridged. The customer sees the center's `global_number` (the hangup body
   Alo-Tech does). It is kept in the call's data, so it is on the call record and in the
   hangup body's `transaction_id`.
 - `hangup_url`: when the call ends, a form POST of seed 002's "Post Body That Goes to
-  Hangup_url" (`runtime.tenant.hangup_fields`) goes there through the durable outbox. It is
+  Hangup_url" (`runtime.hangup.hangup_fields`) goes there through the durable outbox. It is
   kept in the call's data (stored with the live call), so a call that a server restart
   closes posts it too.
 
