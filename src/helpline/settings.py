@@ -5,13 +5,48 @@ HELPLINE_DATABASE_URL=postgresql+asyncpg://localhost/helpline helpline serve
 
 from __future__ import annotations
 
-from pydantic import Field
+import os
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./helpline.db"
 
 # Standard Webhooks' suggested schedule: right away, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h
 DEFAULT_RETRY_SCHEDULE = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+
+
+class SipTrunkSettings(BaseModel):
+    """A carrier's trunk: INVITEs from `addresses` are calls to `tenant_id`'s numbers.
+    With `proxy`, outbound calls leave through it (telephony/sip/outbound.py)."""
+
+    name: str = "trunk"
+    tenant_id: str
+    addresses: list[str]
+    proxy: str | None = None  # "host" or "host:port" (5060): where outbound INVITEs go
+    username: str | None = None  # digest credentials the carrier challenges for
+    password: str | None = None
+    realm: str | None = None  # answer challenges of this realm only (default: any)
+    from_domain: str | None = None  # the From host (default: our SIP host)
+    transport: Literal["udp", "tcp"] = "udp"
+    prefix: str = Field(default="", pattern=r"^[0-9+*#]*$")  # dialled before every number
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str | None) -> str | None:
+        if value is not None:
+            host, colon, port = value.partition(":")
+            if not host or (colon and (not port.isdigit() or not 0 < int(port) < 65536)):
+                raise ValueError("proxy must be host or host:port (port 1-65535)")
+        return value
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SipTrunkSettings:
+        if (self.username is None) != (self.password is None):
+            missing = "password" if self.password is None else "username"
+            raise ValueError(f"{missing} is required with the other digest credential")
+        return self
 
 
 class Settings(BaseSettings):
@@ -29,6 +64,32 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = 10.0
     outbox_poll_s: float = 0.5
     router_timeout_s: float = 3.0
+    # SIP (issue 7): off unless a port is given (`helpline serve` gives 5060 unless told 0)
+    sip_port: int | None = None
+    sip_port_required: bool = True  # False: a port already taken logs an error, serves on
+    sip_host: str | None = None  # default: `host`
+    sip_public_host: str | None = None  # what Via, Contact and SDP say; default: sip_host
+    sip_realm: str = "helpline"  # the digest realm; phones' HA1s are per realm
+    # challenges offered, in order; Debian's baresip 1.0 fails on any SHA-256 one
+    sip_digest_algorithms: list[str] = Field(default_factory=lambda: ["MD5"])
+    sip_accounts_file: str = "helpline-sip-accounts.json"  # `helpline sip-account set`
+    # JSON: [{"name": "carrier", "tenant_id": "demo", "addresses": ["203.0.113.0/24"]}]
+    sip_trunks: list[SipTrunkSettings] = Field(default_factory=list)
+    sip_trusted: list[str] = Field(default_factory=list)  # no abuse limits (load tests)
+    # browser calls (issue 6): prompt cache, uploaded audio and recordings live here
+    media_dir: str = "helpline-media"
+    # the public web caller (`/call`, no credentials): calls per source address per minute
+    web_caller_per_minute: int = Field(default=20, ge=0)  # 0: no limit
+    # live web calls at once, per source (an IPv6 source is its /64) and in all: each costs
+    # CPU for as long as it lasts (about 8-15% of a core per bridged leg: bench/README.md)
+    web_caller_max_per_source: int = Field(default=3, ge=1)
+    web_caller_max_calls: int = Field(default_factory=lambda: 20 * (os.cpu_count() or 1), ge=1)
+    # JSON {"tenant id": ["https://shop.example"]}: the pages that may embed a tenant's
+    # click-to-call widget (checked against the websocket's Origin); a tenant not listed: any
+    web_caller_origins: dict[str, list[str]] = Field(default_factory=dict)
+    # ICE candidates on private/loopback addresses in an anonymous caller's offer: dropped
+    # unless callers share the server's network (and the tests on one machine)
+    web_allow_private_candidates: bool = False
 
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

@@ -1,0 +1,397 @@
+"""The `webrtc` telephony adapter: real audio for browser callers and browser agents.
+
+It implements the `Telephony` port (helpline.ports) beside the virtual carrier: every command
+goes to the virtual carrier too (so sandbox devices and callers keep working, and a sandbox
+agent can take a browser's call), and the commands about a browser's call or a browser
+agent's line are carried out here with media:
+
+- `PlayPrompt`: the prompt's text spoken by espeak-ng (cached) or its uploaded audio; when it
+  has played, `PromptEnded` goes back so the IVR's key timeout starts (core/ivr.py).
+- `PlayQueueAudio`: the greeting once, then hold music, looping.
+- `Bridge`: the caller hears the agent's line and the agent the caller's; with `record`
+  (seed 004 "Recording permissions", decided by the engine) a stereo WAV is written, caller
+  left, agent right, and handed to `on_recording` when the call ends.
+- `SetHold`: music to the caller, silence to the agent; off: bridged again.
+- `Hangup`: the optional goodbye prompt, then the caller's page is told and its leg closed.
+
+An agent's line is one peer connection for as long as its softphone is open (no per-call
+negotiation: a call is a change of what each leg's source is). Its presence is the agent's
+online presence (routing type 1). A dropped softphone has `presence_grace_s` to come back
+before the agent goes offline and a call it was on is ended (seed 002 "Generic Softphone SSO":
+a dropped websocket must not leave a call up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from helpline.core import commands as cmd
+from helpline.core import events as ev
+from helpline.media.tones import dtmf_tone
+from helpline.ports import PostEvent, Telephony, TelephonyCommand
+from helpline.telephony.webrtc.audio import RATE, SILENCE, Clip, Feed, Samples
+from helpline.telephony.webrtc.legs import Leg
+from helpline.telephony.webrtc.prompts import PromptLibrary, tenant_folder
+from helpline.telephony.webrtc.recording import CallRecording
+
+log = logging.getLogger("helpline.webrtc")
+
+# (tenant id, call id, WAV path, duration in seconds): store it, point the record at it
+RecordingSink = Callable[[str, str, Path, float], Awaitable[None]]
+HANGUP_PROMPT_LIMIT_S = 10.0
+KEY_TONE_S, KEY_GAP_S = 0.1, 0.06
+# the voicemail beep: 1 kHz for 0.4 s, after the mailbox's prompt
+BEEP = (np.sin(2 * np.pi * 1000 * np.arange(int(0.4 * RATE)) / RATE) * 8000).astype(np.int16)
+
+
+class Channel(Protocol):
+    """A page's signalling connection (a websocket): JSON messages both ways."""
+
+    async def send(self, message: dict[str, Any]) -> None: ...
+
+
+@dataclass(eq=False)
+class WebCall:
+    """A browser caller's call: its leg and what is bridged to it."""
+
+    tenant_id: str
+    call_id: str
+    leg: Leg
+    channel: Channel
+    agent_id: str | None = None
+    held: bool = False
+    ended: bool = False
+    audio_serial: int = 0  # which audio command is current: a slow render must not win late
+    caller_voice: Feed = field(default_factory=Feed)  # what the agent hears
+    agent_voice: Feed = field(default_factory=Feed)  # what the caller hears
+    recorder: CallRecording | None = None
+    claimed_from: str | None = None  # what the caller's page said it was: unverified
+
+    def heard(self, samples: Samples) -> None:
+        if self.agent_id is not None and not self.held:
+            self.caller_voice.push(samples)
+        if self.recorder is not None:
+            self.recorder.caller(samples)
+
+
+@dataclass(eq=False)
+class AgentLine:
+    """A browser agent's softphone: its leg while connected, the call it is on."""
+
+    tenant_id: str
+    agent_id: str
+    sessions: int = 0
+    leg: Leg | None = None
+    call_id: str | None = None  # the call it is on (a browser's or any other)
+    call: WebCall | None = None  # that call, when it is a browser caller's
+    offline: asyncio.TimerHandle | None = None
+
+
+class WebRtcTelephony:
+    def __init__(
+        self,
+        fallback: Telephony,
+        media_dir: Path,
+        *,
+        on_recording: RecordingSink | None = None,
+        presence_grace_s: float = 5.0,
+    ) -> None:
+        self.fallback = fallback
+        self.media_dir = media_dir
+        self.prompts = PromptLibrary(media_dir)
+        self.on_recording = on_recording
+        self.presence_grace_s = presence_grace_s
+        self.calls: dict[tuple[str, str], WebCall] = {}
+        self.lines: dict[tuple[str, str], AgentLine] = {}
+        self._post: PostEvent | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def use_media_dir(self, media_dir: Path) -> None:
+        """Where prompts, uploaded audio and recordings live (settings' `media_dir`)."""
+        self.media_dir = media_dir
+        self.prompts = PromptLibrary(media_dir)
+
+    # -- the port --------------------------------------------------------------------------------
+
+    def attach(self, post: PostEvent) -> None:
+        self._post = post
+        self.fallback.attach(post)
+
+    def emit(self, tenant_id: str, event: ev.Event) -> None:
+        if self._post is None:
+            raise RuntimeError("the webrtc adapter is not attached to a runtime")
+        self._post(tenant_id, event)
+
+    async def execute(self, tenant_id: str, command: TelephonyCommand) -> None:
+        await self.fallback.execute(tenant_id, command)
+        call = self.calls.get((tenant_id, command.call_id))
+        if isinstance(command, cmd.Bridge):
+            self._bridge(tenant_id, command, call)
+        elif isinstance(command, cmd.Hangup):
+            self._release_agents(tenant_id, command.call_id)
+        if call is None or call.ended:
+            return
+        if isinstance(command, cmd.PlayPrompt | cmd.PlayQueueAudio):
+            # the IVR or a queue has the caller: no agent (any more: a transfer to a queue)
+            self._unbridge(call)
+            call.audio_serial += 1
+            if isinstance(command, cmd.PlayPrompt):
+                self._spawn(self._play_prompt(call, command, call.audio_serial))
+            else:
+                self._spawn(self._play_queue_audio(call, command, call.audio_serial))
+        elif isinstance(command, cmd.SetHold):
+            self._hold(call, command.on)
+        elif isinstance(command, cmd.Hangup):
+            self._spawn(self._hang_up(call, command))
+        elif isinstance(command, cmd.StartVoicemail):
+            self._unbridge(call)
+            call.audio_serial += 1
+            self._spawn(self._play_voicemail(call, command, call.audio_serial))
+        elif isinstance(command, cmd.DialExternal):
+            # a browser call cannot leave for a phone number (the SIP adapter will carry it)
+            self._unbridge(call)
+            call.audio_serial += 1
+            call.leg.out.source = SILENCE
+
+    # -- commands ----------------------------------------------------------------------------------
+
+    async def _samples_of(
+        self, tenant_id: str, text: str | None, audio: str | None, language: str | None
+    ) -> Samples:
+        if audio:
+            found = await self.prompts.uploaded(tenant_id, audio)
+            if found is not None:
+                return found
+        if text:
+            return await self.prompts.speak(text, language)
+        return SILENCE.pull(0)
+
+    async def _play_prompt(self, call: WebCall, command: cmd.PlayPrompt, serial: int) -> None:
+        prompt = command.prompt
+        try:
+            samples = await self._samples_of(
+                call.tenant_id, command.text, prompt.audio, prompt.language
+            )
+        except Exception:
+            log.exception("call %s: the prompt could not be rendered", call.call_id)
+            samples = SILENCE.pull(0)
+        if call.ended or call.audio_serial != serial:
+            return
+        tenant, call_id = call.tenant_id, call.call_id
+        call.leg.out.source = Clip(
+            samples, on_end=lambda: self.emit(tenant, ev.PromptEnded(call_id=call_id))
+        )
+
+    async def _play_queue_audio(
+        self, call: WebCall, command: cmd.PlayQueueAudio, serial: int
+    ) -> None:
+        greeting = None
+        try:  # a broken upload must not leave the caller in silence (R5): the default plays
+            samples = await self.prompts.hold_music(call.tenant_id, command.hold_music)
+            music = Clip(samples, loop=True)
+        except Exception:
+            log.exception("call %s: the hold music could not be loaded", call.call_id)
+            music = Clip(self.prompts.default_music(), loop=True)
+        if command.greeting_text or (command.greeting and command.greeting.audio):
+            language = command.greeting.language if command.greeting else None
+            audio = command.greeting.audio if command.greeting else None
+            try:
+                greeting = await self._samples_of(
+                    call.tenant_id, command.greeting_text, audio, language
+                )
+            except Exception:
+                log.exception("call %s: the greeting could not be rendered", call.call_id)
+        if call.ended or call.audio_serial != serial:
+            return
+        call.leg.out.source = music if greeting is None else Clip(greeting, then=music)
+
+    async def _play_voicemail(
+        self, call: WebCall, command: cmd.StartVoicemail, serial: int
+    ) -> None:
+        """The mailbox's prompt, then the beep; keeping the message is not built yet."""
+        prompt = command.prompt
+        samples = SILENCE.pull(0)
+        if prompt is not None:
+            try:
+                samples = await self._samples_of(
+                    call.tenant_id, prompt.text, prompt.audio, prompt.language
+                )
+            except Exception:
+                log.exception("call %s: the voicemail prompt could not be rendered", call.call_id)
+        if call.ended or call.audio_serial != serial:
+            return
+        call.leg.out.source = Clip(np.concatenate([samples, BEEP]))
+
+    def _bridge(self, tenant_id: str, command: cmd.Bridge, call: WebCall | None) -> None:
+        self._release_agents(tenant_id, command.call_id, keep=command.agent_id)
+        line = self.lines.get((tenant_id, command.agent_id))
+        if call is not None:
+            call.audio_serial += 1  # a prompt still rendering must not replace the agent
+            call.agent_id = command.agent_id
+            call.held = False
+            call.agent_voice = Feed()
+            call.caller_voice = Feed()
+            call.leg.out.source = call.agent_voice
+            if command.record and call.recorder is None:
+                path = self.recording_path(tenant_id, command.call_id)
+                call.recorder = CallRecording(path)
+        if line is not None:
+            line.call_id = command.call_id
+            line.call = call
+            self.connect_line(line)
+
+    def recording_path(self, tenant_id: str, call_id: str) -> Path:
+        """Where a call's recording goes: the tenant's folder, path-safe whatever its id."""
+        return self.media_dir / "recordings" / tenant_folder(tenant_id) / f"{call_id}.wav"
+
+    def connect_line(self, line: AgentLine) -> None:
+        """Point the agent's leg at its call (again, after a softphone reconnects)."""
+        if line.leg is None:
+            return
+        call = line.call
+        line.leg.out.source = SILENCE if call is None or call.held else call.caller_voice
+
+    def agent_heard(self, line: AgentLine, samples: Samples) -> None:
+        call = line.call
+        if call is None or call.ended:
+            return
+        if not call.held:
+            call.agent_voice.push(samples)
+        if call.recorder is not None:
+            call.recorder.agent(samples)
+
+    def agent_keys(self, line: AgentLine, digits: str) -> bool:
+        """The softphone's keypad: each digit's Q.23 tone pair mixed into what the browser
+        caller hears (an IVR or a bank's menu further on hears real DTMF); False when the
+        agent is on no browser caller's call. Tones 100 ms with 60 ms between them (Q.24
+        asks at least 40 ms of each)."""
+        call = line.call
+        if call is None or call.ended:
+            return False
+        gap = np.zeros(int(KEY_GAP_S * RATE), dtype=np.int16)
+        for digit in digits:
+            call.leg.out.mix(np.concatenate([dtmf_tone(digit, KEY_TONE_S, RATE), gap]))
+        return True
+
+    def _release_agents(self, tenant_id: str, call_id: str, keep: str | None = None) -> None:
+        for line in self.lines.values():
+            if line.tenant_id != tenant_id or line.agent_id == keep:
+                continue
+            if line.call_id == call_id:
+                line.call_id = None
+                line.call = None
+                self.connect_line(line)
+
+    def _unbridge(self, call: WebCall) -> None:
+        if call.agent_id is not None:
+            call.agent_id = None
+            self._release_agents(call.tenant_id, call.call_id)
+
+    def _hold(self, call: WebCall, on: bool) -> None:
+        call.held = on
+        call.audio_serial += 1
+        if on:
+            call.leg.out.source = Clip(self.prompts.default_music(), loop=True)
+        else:
+            call.agent_voice = Feed()
+            call.leg.out.source = call.agent_voice
+        line = self.lines.get((call.tenant_id, call.agent_id or ""))
+        if line is not None:
+            self.connect_line(line)
+
+    async def _hang_up(self, call: WebCall, command: cmd.Hangup) -> None:
+        call.ended = True
+        if command.prompt is not None and command.prompt.text:
+            done = asyncio.Event()
+            try:
+                samples = await self.prompts.speak(command.prompt.text, command.prompt.language)
+                call.leg.out.source = Clip(samples, on_end=done.set)
+                await asyncio.wait_for(done.wait(), HANGUP_PROMPT_LIMIT_S)
+            except Exception:
+                log.warning("call %s: the goodbye prompt was cut short", call.call_id)
+        await self.finish(call, command.reason)
+
+    async def finish(self, call: WebCall, reason: str) -> None:
+        """Close the caller's leg, tell its page, hand over the recording."""
+        call.ended = True
+        self.calls.pop((call.tenant_id, call.call_id), None)
+        try:
+            await call.channel.send({"type": "ended", "call_id": call.call_id, "reason": reason})
+        except Exception:  # the page may be gone already
+            log.debug("call %s: the caller's page is gone", call.call_id)
+        await call.leg.close()
+        if call.recorder is not None:
+            duration = call.recorder.close()
+            if self.on_recording is not None:
+                await self.on_recording(call.tenant_id, call.call_id, call.recorder.path, duration)
+
+    # -- presence ------------------------------------------------------------------------------
+
+    def line(self, tenant_id: str, agent_id: str) -> AgentLine:
+        return self.lines.setdefault((tenant_id, agent_id), AgentLine(tenant_id, agent_id))
+
+    def agent_connected(self, tenant_id: str, agent_id: str) -> AgentLine:
+        line = self.line(tenant_id, agent_id)
+        if line.offline is not None:  # came back within the grace period: nothing changed
+            line.offline.cancel()
+            line.offline = None
+        elif line.sessions == 0:
+            self.emit(tenant_id, ev.AgentPresenceChanged(agent_id=agent_id, online=True))
+        line.sessions += 1
+        return line
+
+    def agent_disconnected(self, line: AgentLine) -> None:
+        line.sessions -= 1
+        if line.sessions > 0:
+            return
+        loop = asyncio.get_running_loop()
+        line.offline = loop.call_later(self.presence_grace_s, self._went_offline, line)
+
+    def _went_offline(self, line: AgentLine) -> None:
+        line.offline = None
+        if line.sessions > 0:
+            return
+        self.emit(line.tenant_id, ev.AgentPresenceChanged(agent_id=line.agent_id, online=False))
+        if line.call_id is not None:
+            self.emit(
+                line.tenant_id,
+                ev.CallHungUp(
+                    call_id=line.call_id,
+                    party=ev.Party.AGENT,
+                    reason="agent_connection_lost",
+                ),
+            )
+
+    # -- housekeeping --------------------------------------------------------------------------
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for line in self.lines.values():
+            if line.offline is not None:
+                line.offline.cancel()
+            if line.leg is not None:
+                await line.leg.close()
+        for call in list(self.calls.values()):
+            await call.leg.close()
+            if call.recorder is not None:  # a call cut by shutdown keeps what was recorded
+                duration = call.recorder.close()
+                if self.on_recording is not None:
+                    try:
+                        await self.on_recording(
+                            call.tenant_id, call.call_id, call.recorder.path, duration
+                        )
+                    except Exception:
+                        log.exception("call %s: its recording was not stored", call.call_id)
+        for task in list(self._tasks):
+            task.cancel()
