@@ -3,8 +3,11 @@
 Authenticate with the `Authorization` header (API key: the whole tenant; agent token or
 session: the agent's own calls and status) or, for browsers that cannot set headers on a
 websocket, a `token` query parameter holding an agent token. Each message is JSON:
-`{"type": "call.state_changed" | "agent.state_changed" | "call.ended", "tenant_id", "at",
-"data"}`. A client that falls behind loses its oldest messages, never the server's pace.
+`{"type", "tenant_id", "at", "data"}` with type `call.state_changed`, `agent.state_changed`,
+`call.offered` (an agent's phone rings), `call.offer_ended` (it stopped ringing: timeout,
+rejected, caller hung up, answered elsewhere, withdrawn), `call.transferred` (a call left its
+agent) or `call.ended` (with the record). A client that falls behind loses its oldest
+messages, never the server's pace.
 """
 
 from __future__ import annotations
