@@ -53,7 +53,7 @@ async def events(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     subscription = state.bus.subscribe(who.tenant_id)
-    receiver = asyncio.create_task(_drain(websocket))
+    receiver = asyncio.create_task(drain_client(websocket))
     try:
         while not receiver.done():
             getter = asyncio.create_task(subscription.get())
@@ -73,7 +73,7 @@ async def events(websocket: WebSocket) -> None:
             await receiver
 
 
-async def _drain(websocket: WebSocket) -> None:
+async def drain_client(websocket: WebSocket) -> None:
     """Read (and ignore) what the client sends, to notice when it goes away."""
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         while True:

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect
 from starlette.datastructures import Headers
 
 from helpline.api.deps import Principal, app_state, app_state_of, principal, resolve_principal
+from helpline.api.events import drain_client
 from helpline.api.state import AppState
 from helpline.core.errors import HelplineError
 from helpline.core.estimators import estimate
@@ -191,7 +192,7 @@ async def wallboard_ws(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         return
     subscription = state.bus.subscribe(who.tenant_id)
-    receiver = asyncio.create_task(_drain(websocket))
+    receiver = asyncio.create_task(drain_client(websocket))
     try:
         while not receiver.done():
             snapshot = await wallboard_snapshot(state, who.tenant_id, since, sl)
@@ -213,9 +214,3 @@ async def wallboard_ws(websocket: WebSocket) -> None:
         receiver.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await receiver
-
-
-async def _drain(websocket: WebSocket) -> None:
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        while True:
-            await websocket.receive_text()
