@@ -34,8 +34,10 @@ from helpline.sim.render import print_results, print_staffing
 from helpline.sim.report import render_report
 from helpline.sim.simulate import find_staffing, load_traffic, parse_target, simulate
 from helpline.store import Store
+from helpline.telephony.sip import set_password
 
 DEMO_TENANT = "demo"
+DEFAULT_SIP_PORT = 5060
 
 _SIMULATE_HELP = """\
 Run the center's own configuration, with a traffic forecast, through the real routing engine on a
@@ -202,6 +204,15 @@ async def seed_demo(settings: Settings) -> dict[str, str]:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    # SIP on 5060 unless told otherwise (issue 7); --sip-port 0 turns it off
+    sip_port = args.sip_port if args.sip_port is not None else settings.sip_port
+    settings = settings.model_copy(
+        update={
+            "sip_port": DEFAULT_SIP_PORT if sip_port is None else sip_port,
+            "sip_port_required": sip_port is not None,  # the default may be taken: serve on
+            "sip_host": args.sip_host or settings.sip_host,
+        }
+    )
     console = Console()
     if args.demo:
         demo = asyncio.run(seed_demo(settings))
@@ -274,6 +285,15 @@ def _key_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sip_account_set(args: argparse.Namespace) -> int:
+    settings = Settings()
+    password = args.password if args.password is not None else sys.stdin.readline().rstrip("\n")
+    path = Path(settings.sip_accounts_file)
+    set_password(path, args.tenant, args.agent, settings.sip_realm, password)
+    print(f"SIP account {args.tenant}_{args.agent} set in {path} (realm {settings.sip_realm!r})")
+    return 0
+
+
 def _database_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database",
@@ -299,6 +319,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
     _database_option(serve)
+    serve.add_argument(
+        "--sip-port",
+        type=int,
+        metavar="PORT",
+        help="SIP over UDP and TCP for trunks and agents' phones (default $HELPLINE_SIP_PORT "
+        "or 5060; 0 turns SIP off)",
+    )
+    serve.add_argument("--sip-host", help="address SIP listens on (default: --host)")
     serve.add_argument("--demo", action="store_true", help="seed and print a demo tenant")
     serve.add_argument("--verbose", action="store_true", help="log every request")
     serve.set_defaults(run=_serve)
@@ -322,6 +350,19 @@ def build_parser() -> argparse.ArgumentParser:
     key_create.add_argument("--json", action="store_true", help="print JSON for scripts")
     _database_option(key_create)
     key_create.set_defaults(run=_key_create)
+
+    sip_account = commands.add_parser(
+        "sip-account", help="agents' SIP phone accounts (user name TENANT_AGENT)"
+    )
+    sip_commands = sip_account.add_subparsers(dest="sip_command", required=True)
+    sip_set = sip_commands.add_parser(
+        "set",
+        help="set an agent's SIP password (stored as digest HA1s in $HELPLINE_SIP_ACCOUNTS_FILE)",
+    )
+    sip_set.add_argument("tenant", help="the tenant id")
+    sip_set.add_argument("agent", help="the agent id")
+    sip_set.add_argument("--password", help="the password (default: read from stdin)")
+    sip_set.set_defaults(run=_sip_account_set)
 
     sim = commands.add_parser(
         "simulate",

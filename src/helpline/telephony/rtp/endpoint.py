@@ -139,8 +139,25 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         loop = asyncio.get_running_loop()
         endpoint = cls(session, rng=rng, on_digit=on_digit, on_audio=on_audio)
         await loop.create_datagram_endpoint(lambda: endpoint, local_addr=(host, port))
-        endpoint._pacer = loop.create_task(endpoint._pace())
+        endpoint.start()
         return endpoint
+
+    def start(self) -> None:
+        """Run the packet clock (`open` does; again after `pause`: the same stream)."""
+        if not self.running:
+            self._pacer = asyncio.get_running_loop().create_task(self._pace())
+
+    @property
+    def running(self) -> bool:
+        return self._pacer is not None and not self._pacer.done()
+
+    def pause(self) -> None:
+        """Stop sending (and what was playing) but keep the socket: another protocol may
+        have the transport meanwhile (`set_protocol`; a SIP bridge hands it to the relay)."""
+        self.stop_playback()
+        if self._pacer is not None:
+            self._pacer.cancel()
+            self._pacer = None
 
     def update(self, session: AudioSession) -> None:
         """A re-INVITE's outcome: hold (direction), moved media (address), another codec.

@@ -171,6 +171,14 @@ class RtpRelay:
     def stats(self, leg: Leg) -> LegStats:
         return self._legs[leg].stats()
 
+    def protocol(self, leg: Leg) -> asyncio.DatagramProtocol:
+        """The leg's forwarding protocol, to give its transport back to (`set_protocol`)
+        after another protocol had it (a SIP caller's endpoint, before the bridge)."""
+        return self._legs[leg]
+
+    def transport(self, leg: Leg) -> asyncio.DatagramTransport | None:
+        return self._legs[leg].transport
+
     def close(self) -> None:
         for socket in self._legs.values():
             if socket.transport is not None:

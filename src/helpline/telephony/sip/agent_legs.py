@@ -1,0 +1,184 @@
+"""The B side of the B2BUA: ringing agents' SIP phones for a call (issue 7 point 3).
+
+`OfferCall` to an agent whose phone is registered sends an INVITE to its freshest binding
+(`phone_destination`: the phone itself, or the flow its REGISTER came on when it is behind
+NAT), offering the caller's codec so the relay passes packets untouched. A 2xx is ACKed
+(every one, 13.2.2.4) and becomes `OfferAnswered`; a final failure or a dead transaction
+`OfferRejected`. The answer's SDP is kept on the leg until `Bridge` joins the media.
+`CancelOffer` CANCELs (once a provisional response came, 9.1), or ACKs and
+BYEs a phone that answered meanwhile. The leg-A side is `calls.B2BUA`, which inherits this.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+
+from helpline.core import events as ev
+from helpline.sip.client_transaction import ClientTransaction, build_cancel
+from helpline.sip.dialog import Dialog
+from helpline.sip.message import Response
+from helpline.sip.registrar import Registrar, account_username
+from helpline.sip.sdp import SdpError, accept_answer, make_offer, parse_sdp
+from helpline.telephony.sip.legs import (
+    AgentLeg,
+    SipCall,
+    agent_invite,
+    new_branch,
+    phone_destination,
+)
+from helpline.telephony.sip.stack import SipStack
+from helpline.telephony.sip.transport import Source
+
+log = logging.getLogger("helpline.sip")
+
+Post = Callable[[str, ev.Event], None]
+
+
+class AgentSide:
+    stack: SipStack
+    registrar: Registrar
+    post: Post
+    host: str
+    _by_sip_call_id: dict[str, SipCall]
+    _legs: dict[int, tuple[SipCall, AgentLeg]]
+
+    def _via(self, transport: str) -> str:
+        return f"SIP/2.0/{transport} {self.host}:{self.stack.transports.port};rport"
+
+    def _contact(self, transport: str) -> str:
+        suffix = ";transport=tcp" if transport == "TCP" else ""
+        return f"<sip:helpline@{self.host}:{self.stack.transports.port}{suffix}>"
+
+    def _offer(self, call: SipCall, agent_id: str) -> None:
+        now = self.stack.clock()
+        bindings = self.registrar.bindings(account_username(call.tenant_id, agent_id), now)
+        if not bindings:
+            return  # not on a SIP phone: the engine's answer timeout moves the call on
+        if call.media is None:
+            call.offers_waiting.append(agent_id)
+            return
+        binding = bindings[0]
+        destination = phone_destination(binding.contact, binding.source)
+        if destination is None:
+            return
+        session = call.session
+        offer = make_offer(
+            self.host,
+            call.media.agent_port,
+            session_id=secrets.randbelow(2**31),
+            version=1,
+            codecs=(session.codec,) if session else ("PCMU", "PCMA"),
+            telephone_event=session.telephone_event if session else 101,
+        )
+        invite = agent_invite(
+            binding.contact,
+            caller_user=call.caller.invite.from_.sip_uri.user or "anonymous",
+            host=self.host,
+            via=self._via(destination.transport),
+            contact=self._contact(destination.transport),
+            sdp=offer.serialize().encode(),
+        )
+        old = call.agents.get(agent_id)
+        if old is not None:
+            self._end_agent_leg(old)
+        transaction = self.stack.send_request(invite, destination)
+        assert isinstance(transaction, ClientTransaction)
+        leg = AgentLeg(agent_id, invite, transaction, destination, offer)
+        call.agents[agent_id] = leg
+        self._legs[id(transaction)] = (call, leg)
+        self._by_sip_call_id[invite.call_id] = call
+
+    def _end_agent_leg(self, leg: AgentLeg) -> None:
+        if leg.ended:
+            return
+        if leg.answered:
+            leg.ended = True
+            self._bye(leg.dialog, leg.destination)
+        elif leg.provisional:
+            leg.ended = True
+            self.stack.send_request(build_cancel(leg.invite), leg.destination)
+        else:
+            leg.cancel_wanted = True  # CANCEL once it rings (9.1); a 2xx first: ACK, BYE
+
+    def _bye(self, dialog: Dialog | None, destination: Source) -> None:
+        if dialog is None:
+            return
+        _, bye = dialog.create_request(
+            "BYE", via=self._via(destination.transport), branch=new_branch()
+        )
+        self.stack.send_request(bye, destination)
+
+    # -- leg B: the agent's phone answers ---------------------------------------------------------
+
+    def on_response(self, transaction: object, response: Response) -> None:
+        found = self._legs.get(id(transaction)) if transaction is not None else None
+        if found is None:
+            found = self._leg_by_call_id(response)
+        if found is None or response.cseq.method != "INVITE":
+            return
+        call, leg = found
+        status = response.status
+        if status < 200:
+            leg.provisional = True
+            if leg.cancel_wanted and not leg.ended:
+                leg.ended = True
+                self.stack.send_request(build_cancel(leg.invite), leg.destination)
+            return
+        if status >= 300:
+            if not leg.ended and not leg.cancel_wanted and status != 487:
+                leg.ended = True
+                reason = "busy" if status in (486, 600) else "rejected"
+                self.post(
+                    call.tenant_id,
+                    ev.OfferRejected(call_id=call.call_id, agent_id=leg.agent_id, reason=reason),
+                )
+            leg.ended = True
+            return
+        self._answered(call, leg, response)
+
+    def _leg_by_call_id(self, response: Response) -> tuple[SipCall, AgentLeg] | None:
+        call = self._by_sip_call_id.get(response.call_id)
+        if call is None:
+            return None
+        for leg in call.agents.values():
+            if leg.invite.call_id == response.call_id:
+                return call, leg
+        return None
+
+    def _answered(self, call: SipCall, leg: AgentLeg, ok: Response) -> None:
+        if leg.dialog is None:
+            try:
+                leg.dialog = Dialog.as_uac(leg.invite, ok)
+            except ValueError:
+                return
+        ack = leg.dialog.create_ack(
+            leg.invite.cseq.number, via=self._via(leg.destination.transport), branch=new_branch()
+        )
+        self.stack.send_stateless(ack, leg.destination)  # every 2xx gets its ACK (13.2.2.4)
+        if leg.answered:
+            return  # a retransmitted 2xx
+        leg.answered = True
+        if leg.ended or leg.cancel_wanted or call.ended:
+            leg.ended = True  # answered after we gave up on it
+            self._bye(leg.dialog, leg.destination)
+            return
+        if ok.body:
+            try:  # where its RTP goes once bridged (`media.CallMedia.bridge`)
+                leg.session = accept_answer(leg.offer, parse_sdp(ok.body))
+            except SdpError:
+                log.info("call %s: agent %s answered unusable SDP", call.call_id, leg.agent_id)
+        self.post(call.tenant_id, ev.OfferAnswered(call_id=call.call_id, agent_id=leg.agent_id))
+
+    def on_failure(self, transaction: object) -> None:
+        found = self._legs.get(id(transaction))
+        if found is None:
+            return
+        call, leg = found
+        if not leg.ended and not leg.answered and not leg.cancel_wanted:
+            leg.ended = True
+            self.post(
+                call.tenant_id,
+                ev.OfferRejected(call_id=call.call_id, agent_id=leg.agent_id, reason="unreachable"),
+            )

@@ -1,0 +1,224 @@
+"""What a SIP caller hears, and the bridge to an agent's phone (issue 7 point 4).
+
+The engine's audio commands for a SIP call, carried out on its `CallMedia`:
+
+- `PlayPrompt`: the prompt's text spoken by espeak-ng or its uploaded audio, from the same
+  `PromptLibrary` (and so the same disk cache and `audio/` folder) as the WebRTC adapter,
+  taken down from 48 kHz to G.711's 8 kHz; `PromptEnded` when its last packet has gone out.
+- `PlayQueueAudio`: the greeting once, then hold music, looping (seed 000 2h).
+- `SetHold`: music to the caller and nothing to the agent; off: joined again.
+- `Bridge`: the caller joined to the agent's phone, relayed or (with `record`) recorded.
+- `Hangup` with a prompt (an IVR's "goodbye"): the agents' legs end at once, the caller
+  hears the prompt (at most `GOODBYE_LIMIT_S`), then gets the BYE.
+
+Each audio command bumps the call's `audio_serial`: a prompt still rendering when the next
+command came must not start late, and a prompt cut short reports no `PromptEnded` (the IVR
+has moved on: what it asked for next is playing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+
+import numpy as np
+
+from helpline.core import commands as cmd
+from helpline.core import events as ev
+from helpline.media.g711 import Pcm
+from helpline.media.tones import resample
+from helpline.telephony.sip.legs import AgentLeg, SipCall
+from helpline.telephony.webrtc.audio import RATE as LIBRARY_RATE
+from helpline.telephony.webrtc.prompts import PromptLibrary
+
+log = logging.getLogger("helpline.sip")
+
+RATE = 8000
+Post = Callable[[str, ev.Event], None]
+Recordings = Callable[[str, str], Path]  # (tenant id, call id) -> where its WAV goes
+MEDIA_WAIT_S = 10.0  # a caller whose media never get agreed (no SDP answer in the ACK)
+GOODBYE_LIMIT_S = 10.0  # as the WebRTC adapter: a long goodbye must not hold the line
+
+
+class CallerAudio:
+    """Mixed into the B2BUA, beside `AgentSide`."""
+
+    post: Post
+    prompts: Callable[[], PromptLibrary]
+    recordings: Recordings
+    _spawn: Callable[[Coroutine[object, object, None]], None]
+    _samples: dict[tuple[str, str, str | None], Pcm]
+
+    def _hang_up(self, call: SipCall, reason: str) -> None:
+        raise NotImplementedError  # the B2BUA's: every leg ends
+
+    def _end_agent_leg(self, leg: AgentLeg) -> None:
+        raise NotImplementedError  # AgentSide's
+
+    async def _samples_of(
+        self, tenant_id: str, text: str | None, audio: str | None, language: str | None
+    ) -> Pcm:
+        """The prompt at 8 kHz: the tenant's uploaded audio, else its text spoken."""
+        library = self.prompts()
+        if audio:  # read each time (the library caches it): an upload may replace it
+            uploaded = await library.uploaded(tenant_id, audio)
+            if uploaded is not None:
+                return resample(uploaded, LIBRARY_RATE, RATE)
+        if not text:
+            return np.zeros(0, dtype=np.int16)
+        key = ("prompt", text, language)  # a busy IVR resamples each sentence once
+        found = self._samples.get(key)
+        if found is None:
+            spoken = await library.speak(text, language)
+            found = self._samples[key] = resample(spoken, LIBRARY_RATE, RATE)
+        return found
+
+    async def _music(self, tenant_id: str, name: str | None) -> Pcm:
+        """The tenant's uploaded hold music by that name, else the synthesised default."""
+        library = self.prompts()
+        if name and name != "default":
+            return resample(await library.hold_music(tenant_id, name), LIBRARY_RATE, RATE)
+        found = self._samples.get(("music", "", None))
+        if found is None:
+            music = await library.hold_music()
+            found = self._samples[("music", "", None)] = resample(music, LIBRARY_RATE, RATE)
+        return found
+
+    def _audio_command(self, call: SipCall, command: cmd.Command) -> None:
+        if isinstance(command, cmd.PlayPrompt | cmd.PlayQueueAudio):
+            call.audio_serial += 1
+            call.bridged, call.held = None, False  # the IVR or a queue has the caller now
+            if call.media is not None:
+                call.media.caller_alone()
+                call.media.stop_playback()
+            if isinstance(command, cmd.PlayPrompt):
+                self._spawn(self._play_prompt(call, command, call.audio_serial))
+            else:
+                self._spawn(self._play_queue_audio(call, command, call.audio_serial))
+        elif isinstance(command, cmd.SetHold):
+            self._hold(call, command.on)
+        elif isinstance(command, cmd.Bridge):
+            call.audio_serial += 1
+            call.bridged, call.held = command.agent_id, False
+            call.recorded = call.recorded or command.record
+            self._join(call)
+
+    async def _media_ready(self, call: SipCall, serial: int) -> bool:
+        media = call.media
+        while media is None:  # the sockets are still opening
+            await asyncio.sleep(0.01)
+            if call.ended or call.audio_serial != serial:
+                return False
+            media = call.media
+        try:
+            await asyncio.wait_for(asyncio.shield(media.ready), MEDIA_WAIT_S)
+        except (TimeoutError, asyncio.CancelledError):
+            return False
+        return not call.ended and call.audio_serial == serial
+
+    async def _play_prompt(self, call: SipCall, command: cmd.PlayPrompt, serial: int) -> None:
+        prompt = command.prompt
+        try:
+            samples = await self._samples_of(
+                call.tenant_id, command.text, prompt.audio, prompt.language
+            )
+        except Exception:
+            log.exception("call %s: the prompt could not be rendered", call.call_id)
+            samples = np.zeros(0, dtype=np.int16)
+        if not await self._media_ready(call, serial) or call.media is None:
+            return
+        await call.media.play(samples)
+        if not call.ended and call.audio_serial == serial:
+            self.post(call.tenant_id, ev.PromptEnded(call_id=call.call_id))
+
+    async def _play_queue_audio(
+        self, call: SipCall, command: cmd.PlayQueueAudio, serial: int
+    ) -> None:
+        greeting = None
+        if command.greeting_text or (command.greeting and command.greeting.audio):
+            language = command.greeting.language if command.greeting else None
+            audio = command.greeting.audio if command.greeting else None
+            try:
+                greeting = await self._samples_of(
+                    call.tenant_id, command.greeting_text, audio, language
+                )
+            except Exception:
+                log.exception("call %s: the greeting could not be rendered", call.call_id)
+        music = await self._music(call.tenant_id, command.hold_music)
+        if not await self._media_ready(call, serial) or call.media is None:
+            return
+        if greeting is not None:
+            call.media.play(greeting)
+        call.media.play(music, loop=True)
+
+    def _hold(self, call: SipCall, on: bool) -> None:
+        call.held = on
+        media = call.media
+        if media is None:
+            return
+        call.audio_serial += 1
+        if on:
+            media.caller_alone()
+            media.stop_playback()
+            self._spawn(self._play_hold_music(call, call.audio_serial))
+        elif call.bridged is not None:
+            self._join(call)
+        else:
+            media.stop_playback()
+
+    def _goodbye(self, call: SipCall, command: cmd.Hangup) -> bool:
+        """Play the Hangup's prompt before the BYE, when the caller is answered and can hear
+        it; False when there is nothing to play (hang up now)."""
+        if call.saying_goodbye:
+            return True  # the Hangup again (it is idempotent): the goodbye is under way
+        prompt = command.prompt
+        if prompt is None or not call.caller.answered or call.caller.ended or call.media is None:
+            return False
+        call.saying_goodbye = True
+        call.audio_serial += 1
+        call.bridged, call.held = None, False
+        for leg in call.agents.values():
+            self._end_agent_leg(leg)
+        call.media.caller_alone()
+        call.media.stop_playback()
+        self._spawn(self._say_goodbye(call, command, call.audio_serial))
+        return True
+
+    async def _say_goodbye(self, call: SipCall, command: cmd.Hangup, serial: int) -> None:
+        prompt = command.prompt
+        try:
+            if prompt is not None:
+                samples = await self._samples_of(
+                    call.tenant_id, prompt.text, prompt.audio, prompt.language
+                )
+                if await self._media_ready(call, serial) and call.media is not None:
+                    played = asyncio.shield(call.media.play(samples))
+                    await asyncio.wait_for(played, GOODBYE_LIMIT_S)
+        except TimeoutError:
+            log.info("call %s: the goodbye was cut at %.0f s", call.call_id, GOODBYE_LIMIT_S)
+        except Exception:
+            log.exception("call %s: the goodbye could not be played", call.call_id)
+        finally:
+            if not call.ended:
+                self._hang_up(call, command.reason)
+
+    async def _play_hold_music(self, call: SipCall, serial: int) -> None:
+        music = await self._music(call.tenant_id, None)
+        if await self._media_ready(call, serial) and call.media is not None:
+            call.media.play(music, loop=True)
+
+    def _join(self, call: SipCall) -> None:
+        """The caller's media to the bridged agent's phone (when that agent is on one)."""
+        media = call.media
+        if media is None or call.bridged is None:
+            return
+        media.stop_playback()
+        leg = call.agents.get(call.bridged)
+        if leg is None or leg.session is None or leg.ended:
+            # Not on a SIP phone (a browser or sandbox agent): the caller hears silence here;
+            # SIP to WebRTC through the media layer is not built yet.
+            return
+        record_to = self.recordings(call.tenant_id, call.call_id) if call.recorded else None
+        media.bridge(leg.session, record_to=record_to)

@@ -1,0 +1,212 @@
+"""The shell around the sans-I/O transaction layer: real sockets, real timers.
+
+Every message is first put to the abuse limits (issue 7 point 5: a dropped source gets no
+answer at all), then: a malformed request is answered with the status its `SipParseError`
+carries when a Via can be read to answer to (RFC 3261 8.2.6.2, 18.2.2), and is dropped
+otherwise, as is a malformed response (18.1.2); a request gets `received`/`rport` (18.2.1,
+RFC 3581) and goes to the transaction layer, which passes new requests and unmatched ACKs
+and responses to the TU (`UserAgent`). Transaction timers are `loop.call_later` handles keyed
+by (transaction, timer); UDP retransmissions are the transactions' own `SendMessage`s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from helpline.sip.errors import REASON_PHRASES, SipParseError
+from helpline.sip.fields import parse_via
+from helpline.sip.headers import Headers
+from helpline.sip.limits import AbuseLimits, Drop
+from helpline.sip.message import Request, Response
+from helpline.sip.server_transaction import ServerTransaction
+from helpline.sip.transaction_base import (
+    CancelTimer,
+    Command,
+    DeliverToTU,
+    SendMessage,
+    StartTimer,
+    Terminated,
+    TerminationReason,
+    Timer,
+)
+from helpline.sip.transaction_layer import Transaction, TransactionLayer
+from helpline.sip.via_rules import response_destination, stamp_received
+from helpline.telephony.sip.transport import Source, Transports
+
+log = logging.getLogger("helpline.sip")
+
+
+class UserAgent(Protocol):
+    """The transaction user: what the stack hands up."""
+
+    def on_request(self, transaction: ServerTransaction | None, request: Request) -> None:
+        """A new request (transaction None: an ACK for a 2xx, RFC 3261 17.2.3)."""
+
+    def on_response(self, transaction: Transaction | None, response: Response) -> None:
+        """A response to a request we sent (transaction None: a retransmitted 2xx)."""
+
+    def on_failure(self, transaction: Transaction, reason: TerminationReason) -> None:
+        """A client transaction timed out or its transport failed (17.1.1.2, 17.1.4)."""
+
+
+class SipStack:
+    def __init__(
+        self,
+        limits: AbuseLimits,
+        *,
+        clock: Callable[[], float] = time.time,
+        layer: TransactionLayer | None = None,
+    ) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.layer = layer or TransactionLayer()
+        self.transports = Transports(self.receive)
+        self.user_agent: UserAgent | None = None
+        self._timers: dict[tuple[int, Timer], asyncio.TimerHandle] = {}
+        self._sources: dict[int, Source] = {}  # transaction -> where its requests go/came from
+        self.dropped = 0
+        self.malformed = 0
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def receive(self, item: Request | Response | SipParseError, source: Source) -> None:
+        headers = item.headers
+        user_agent = headers.get("User-Agent") if headers is not None else None
+        if isinstance(self.limits.admit(source.host, user_agent, self.clock()), Drop):
+            self.dropped += 1
+            return
+        if isinstance(item, SipParseError):
+            self.malformed += 1
+            self._answer_malformed(item, source)
+        elif isinstance(item, Request):
+            request = stamp_received(item, source.host, source.port)
+            transaction, commands = self.layer.receive_request(request, reliable=source.reliable)
+            if transaction is not None:
+                self._sources.setdefault(id(transaction), source)
+            self._run(transaction, commands)
+        else:
+            transaction, commands = self.layer.receive_response(item)
+            self._run(transaction, commands)
+
+    def _answer_malformed(self, error: SipParseError, source: Source) -> None:
+        """The error's status, with what header fields could be read (8.2.6.2); no Via that
+        parses, or a malformed response: nothing to answer (dropped)."""
+        headers = error.headers
+        if error.is_response or headers is None or not headers.lines("Via"):
+            return
+        try:
+            parse_via(headers.lines("Via")[0])
+        except SipParseError:
+            return
+        reply = Headers()
+        for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+            for value in headers.lines(name):
+                reply.add(name, value)
+        reply.add("Content-Length", "0")
+        reason = error.reason or REASON_PHRASES.get(error.status, "Bad Request")
+        response = Response(error.status, reason, reply)
+        # to the packet's source, not the unverified Via: no reflection to a third party
+        self.transports.send(response.serialize(), source.transport, (source.host, source.port))
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send_request(self, request: Request, destination: Source) -> Transaction:
+        """Start a client transaction sending `request` to `destination`."""
+        transaction, commands = self.layer.send_request(request, reliable=destination.reliable)
+        self._sources[id(transaction)] = destination
+        self._run(transaction, commands)
+        return transaction
+
+    def respond(self, transaction: ServerTransaction, response: Response) -> None:
+        if transaction.state.value == "terminated":
+            return
+        self._run(transaction, self.layer.send_response(transaction, response))
+
+    def send_stateless(self, message: Request | Response, destination: Source) -> None:
+        """A message outside any transaction: the ACK for a 2xx, a 2xx retransmission."""
+        self.transports.send(
+            message.serialize(), destination.transport, (destination.host, destination.port)
+        )
+
+    def _send(self, transaction: Transaction | None, message: Request | Response) -> None:
+        data = message.serialize()
+        if isinstance(message, Response):
+            source = self._sources.get(id(transaction)) if transaction is not None else None
+            if source is not None and source.reliable:  # back on the request's connection
+                self.transports.send(data, "TCP", (source.host, source.port))
+                return
+            where = response_destination(message)
+            self.transports.send(data, where.transport, (where.host, where.port))
+            return
+        destination = self._sources.get(id(transaction)) if transaction is not None else None
+        if destination is None:
+            log.warning("SIP: a request with nowhere to go: %s", message.start_line)
+            return
+        self.transports.send(data, destination.transport, (destination.host, destination.port))
+
+    # -- the transaction layer's commands ----------------------------------------------------
+
+    def _run(self, transaction: Transaction | None, commands: list[Command]) -> None:
+        for command in commands:
+            if isinstance(command, SendMessage):
+                self._send(transaction, command.message)
+            elif isinstance(command, StartTimer) and transaction is not None:
+                key = (id(transaction), command.timer)
+                old = self._timers.pop(key, None)
+                if old is not None:
+                    old.cancel()
+                self._timers[key] = asyncio.get_running_loop().call_later(
+                    command.delay, self._fire, transaction, command.timer
+                )
+            elif isinstance(command, CancelTimer) and transaction is not None:
+                handle = self._timers.pop((id(transaction), command.timer), None)
+                if handle is not None:
+                    handle.cancel()
+            elif isinstance(command, DeliverToTU):
+                self._deliver(transaction, command.message)
+            elif isinstance(command, Terminated) and transaction is not None:
+                self._terminated(transaction, command.reason)
+
+    def _deliver(self, transaction: Transaction | None, message: Request | Response) -> None:
+        if self.user_agent is None:
+            return
+        if isinstance(message, Request):
+            server = transaction if isinstance(transaction, ServerTransaction) else None
+            self.user_agent.on_request(server, message)
+        else:
+            self.user_agent.on_response(transaction, message)
+
+    def _terminated(self, transaction: Transaction, reason: TerminationReason) -> None:
+        for timer in list(Timer):
+            handle = self._timers.pop((id(transaction), timer), None)
+            if handle is not None:
+                handle.cancel()
+        self._sources.pop(id(transaction), None)
+        if reason is not TerminationReason.NORMAL and self.user_agent is not None:
+            self.user_agent.on_failure(transaction, reason)
+
+    def _fire(self, transaction: Transaction, timer: Timer) -> None:
+        if self._timers.pop((id(transaction), timer), None) is None:
+            return
+        try:
+            self._run(transaction, self.layer.timer_fired(transaction, timer))
+        except Exception:
+            log.exception("SIP: timer %s failed", timer)
+
+    async def close(self) -> None:
+        """Stop the transactions' timers and close the sockets."""
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        await self.transports.stop()
+
+    def source_of(self, transaction: Transaction) -> Source | None:
+        return self._sources.get(id(transaction))
+
+    @property
+    def pending_timers(self) -> int:
+        return len(self._timers)
