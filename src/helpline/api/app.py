@@ -71,7 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         carrier = VirtualCarrier()
         deliverer = Deliverer(store, settings)
         outbox = WebhookOutbox(store, deliverer=deliverer)
-        phone = web.web_telephony(carrier, settings)  # browser calls (issue 6) beside the sandbox carrier
+        # browser calls (issue 6) beside the sandbox carrier
+        phone = web.web_telephony(carrier, settings)
         sip = None
         if settings.sip_port is not None and settings.sip_port > 0:  # issue 7: SIP in front
             sip = SipTelephony(phone, sip_config(settings), agent_exists=_agent_exists(app))
