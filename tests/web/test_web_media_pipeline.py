@@ -23,11 +23,9 @@ from helpline.telephony.webrtc.audio import (
     OutgoingTrack,
     mono_48k,
 )
-from helpline.telephony.webrtc.legs import allow_loopback, fast_audio_level
+from helpline.telephony.webrtc.legs import AIORTC_AUDIO_LEVEL, allow_loopback, fast_audio_level
 from helpline.telephony.webrtc.prompts import PromptLibrary
 from helpline.telephony.webrtc.recording import FILE_RATE, CallRecording
-
-ORIGINAL_LEVEL = aiortc.rtp.compute_audio_level_dbov  # aiortc's, before anything patches it
 
 
 def test_a_clip_plays_once_reports_its_end_once_then_hands_over() -> None:
@@ -155,8 +153,8 @@ def test_the_numpy_audio_level_matches_aiortc_s_own(amplitude: int) -> None:
     frame = av.AudioFrame.from_ndarray(
         samples.astype(np.int16).reshape(1, -1), format="s16", layout="mono"
     )
-    assert aiortc.rtp.compute_audio_level_dbov(frame) == ORIGINAL_LEVEL(frame)
-    assert aiortc.rtp.compute_audio_level_dbov is not ORIGINAL_LEVEL
+    assert aiortc.rtp.compute_audio_level_dbov(frame) == AIORTC_AUDIO_LEVEL(frame)
+    assert aiortc.rtp.compute_audio_level_dbov is not AIORTC_AUDIO_LEVEL
     aiortc.rtp.compute_audio_level_dbov = original
 
 

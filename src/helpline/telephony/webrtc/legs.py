@@ -41,6 +41,10 @@ def allow_loopback() -> None:
     aioice.ice.get_host_addresses = _with_loopback
 
 
+# aiortc's own, kept before `fast_audio_level` replaces it (this module is the only patcher)
+AIORTC_AUDIO_LEVEL = aiortc.rtp.compute_audio_level_dbov
+
+
 def _audio_level_dbov(frame: av.AudioFrame) -> int:
     """RFC 6465 Appendix A's level, as aiortc computes it, with numpy instead of a Python loop
     over every sample (issue 6: that loop alone cost a large share of a leg's CPU)."""
