@@ -226,6 +226,12 @@ def _serve(args: argparse.Namespace) -> int:
   API secret   {demo["secret"]}
   App token    {demo["app_token"]}   (agents log in with e-mail + this: POST /v1/auth/login)
 
+In a browser:
+  Call the hotline   {base}/call?tenant={demo["tenant_id"]}&number=%2B18005550100
+  Wallboard          {base}/wallboard#key={demo["key_id"]}:{demo["secret"]}
+  Agent softphone    {base}/softphone?tenant={demo["tenant_id"]}&session=SESSION
+                     (SESSION: the "session" that POST /v1/auth/login answers)
+
 Try it (the agent alice answers on a sandbox device; a caller presses 1, then 1 for sales):
   curl -u {demo["key_id"]}:{demo["secret"]} -X PUT {base}/v1/sandbox/devices/alice \
        -H 'content-type: application/json' -d '{{"answer_delay_s": 1}}'
