@@ -88,8 +88,11 @@ async def test_the_seed_body_goes_out_and_the_version_2_reply_routes(
     assert queue["get_list_agents_url"] == receiver.url(path)
 
     nobody = json.dumps({"version": 2, "calls": []}).encode()
+    # the first request is held long enough for both seed calls to queue behind it, so the
+    # second request carries the two of them, as the seed's body does (0.5 s was too short
+    # on a loaded machine)
     receiver.script(
-        path, Reply(delay_s=0.5, body=nobody), Reply(body=json.dumps(SEED_REPLY).encode())
+        path, Reply(delay_s=3.0, body=nobody), Reply(body=json.dumps(SEED_REPLY).encode())
     )
     await place(native, WARM_UP, from_number="84900000001", call_id="warm-up")
     await place(native, "842473082666", from_number="84986776777", call_id=CALL_1)
