@@ -272,6 +272,8 @@ async def test_recording_permission_follows_the_queues_option(
         ({"lang": "english please"}, "body.lang"),
         ({"recording_permission": "yes"}, "body.recording_permission"),
         ({"ticket_id": ""}, "body.ticket_id"),
+        ({"ticket_id": True}, "body.ticket_id"),  # not read as ticket 1
+        ({"ticket_id": -4}, "body.ticket_id"),
         ({"tickt_id": "1"}, "body.tickt_id"),  # a misspelt field is not silently dropped
     ],
 )

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from helpline.api.compat.ccai.call_object import CALL_TYPE, call_object
 from helpline.api.compat.ccai.menus import MenuNode, menu_tree
@@ -75,8 +75,11 @@ class CallbackBody(BaseModel):
     end_user_number: str = Field(min_length=1, max_length=40)
     outbound_number: str | None = Field(None, max_length=40)
     menu_id: int = Field(ge=1, le=2**31 - 1)
+    # a ticket id is a number or a word; `true` is neither (lax int would read it as ticket 1)
     ticket_id: (
-        Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.:#/-]+$")] | int | None
+        Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.:#/-]+$")]
+        | Annotated[StrictInt, Field(ge=0)]
+        | None
     ) = None
     lang: Language = "en"
 
