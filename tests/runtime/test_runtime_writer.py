@@ -247,6 +247,39 @@ async def test_a_stop_during_an_outage_leaves_live_rows_that_a_restart_closes(
         await store.close()
 
 
+async def test_the_hub_stops_its_tenants_together_and_each_drains_its_writes(
+    tmp_path: Path,
+) -> None:
+    """Two tenants' writers wait on a locked database: both stop at once (one after the other
+    would leave the second running until the first's drain time had passed), and both drain
+    what they hold once the lock goes."""
+    path = tmp_path / "writer.db"
+    store = await _open(path)
+    await store.tenants.create_tenant("writer test 2", tenant_id="t-writer-2")
+    carrier = VirtualCarrier()
+    hub = Hub(telephony=carrier, records=store.records, outbox=WebhookOutbox(store), bus=LocalBus())
+    runtimes = [hub.start_tenant(tenant, CENTER) for tenant in (TENANT, "t-writer-2")]
+    try:
+        with exclusive_lock(path):
+            for runtime in runtimes:
+                runtime.stop_drain_s = 60.0  # far longer than this test waits under the lock
+                carrier.place_call(runtime.tenant_id, "c1", "+15550001", NUMBER)
+                carrier.hang_up(runtime.tenant_id, "c1")
+            for runtime in runtimes:
+                await _until(lambda r=runtime: r.writer.retries >= 1, "both writers to retry")
+            stopping = asyncio.create_task(hub.stop())
+            # each runtime's loop has stopped; both are now draining, neither waits its turn
+            await _until(lambda: all(r._task is None for r in runtimes), "both to be stopping")
+            assert not stopping.done()
+        await asyncio.wait_for(stopping, 30.0)
+        for runtime in runtimes:
+            row = await store.records.get_record(runtime.tenant_id, "c1")
+            assert row is not None and row.end_reason is not None
+    finally:
+        carrier.close()
+        await store.close()
+
+
 async def test_a_permanent_failure_is_logged_and_skipped_and_later_writes_go_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -8,6 +8,7 @@ which finds the tenant's runtime.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -85,7 +86,13 @@ class Hub:
     async def stop(self) -> None:
         for hook in self.on_stop:
             await hook()
-        for runtime in self.tenants.values():
-            await runtime.stop()
+        # together: each tenant may wait up to its `stop_drain_s` for the database, and a
+        # shutdown must not take that long once per tenant; one that fails is logged and the
+        # others still stop
+        runtimes = list(self.tenants.values())
+        results = await asyncio.gather(*(r.stop() for r in runtimes), return_exceptions=True)
+        for runtime, result in zip(runtimes, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("tenant %s did not stop cleanly", runtime.tenant_id, exc_info=result)
         self.tenants.clear()
         await self.http.aclose()
