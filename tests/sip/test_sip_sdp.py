@@ -174,6 +174,7 @@ BAD = [
     ("v=0\ns=-\n", 0, "origin line is missing"),
     ("v=0\no=- 1 1 IN IP4 h\nthis is not sdp\n", 3, "<letter>="),
     ("v=0\no=- 1 1 IN IP4 h\nc=IN IPX h\n", 3, "c="),
+    ("v=0\no=- 1 1 IN IP4 h\nc=IN IP4 /127\n", 3, "c="),  # a ttl and no address
     ("v=0\no=- 1 1 IN IP4 h\nc=IN IP4 h\nm=audio 70000 RTP/AVP 0\n", 4, "port"),
     ("v=0\no=- 1 1 IN IP4 h\nc=IN IP4 h\nm=audio x RTP/AVP 0\n", 4, "port"),
     ("v=0\no=- 1 1 IN IP4 h\nc=IN IP4 h\nm=audio 4000 RTP/AVP PCMU\n", 4, "payload types"),

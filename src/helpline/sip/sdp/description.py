@@ -202,9 +202,11 @@ def _parse_rtpmap(value: str, line: int = 0) -> RtpMap:
 def _parse_connection(value: str, line: int) -> Connection:
     """c=IN IP4 <address>[/ttl] (section 5.7); only unicast addresses are useful to us."""
     parts = value.split()
-    if len(parts) != 3 or parts[0] != "IN" or parts[1] not in ("IP4", "IP6") or not parts[2]:
+    # the address without its "/ttl" must be left: "c=IN IP4 /127" names no address
+    address = parts[2].split("/")[0] if len(parts) == 3 else ""
+    if len(parts) != 3 or parts[0] != "IN" or parts[1] not in ("IP4", "IP6") or not address:
         raise SdpError("c=: expected 'IN IP4|IP6 <address>'", line=line, text=f"c={value}")
-    return Connection(parts[2].split("/")[0], parts[1])
+    return Connection(address, parts[1])
 
 
 def _parse_origin(value: str, line: int) -> Origin:
