@@ -207,14 +207,34 @@ class EngineBase:
             advance(AGENT_TRANSITIONS, agent.activity, activity, "agent", agent.id)  # raises
         agent.activity = activity
         agent.status_since = self.now
-        self._agent_changed(agent)
+        # Only the activity changed, three times per call: `agent.staffed` does not depend on
+        # it and is current (every other change goes through `_agent_changed`), so eligible is
+        # staffed and idle, and only the pool index may move.
+        idle = activity is AgentActivity.IDLE
+        if agent.staffed and idle != agent.in_pools:
+            self._reindex(agent, idle)
+        if idle and agent.id in self.router_watch:
+            self.dirty.update(self.router_watch[agent.id])
+        if self.options.publish_states:
+            self._publish_agent(agent)
+
+    def _reindex(self, agent: AgentState, eligible: bool) -> None:
+        """Index the agent in its pools, or take it out, as it became eligible or not."""
+        if eligible:
+            for pool in agent.pools:
+                pool.add(agent)
+            self.dirty.update(agent.queue_ids)
+        else:
+            for pool in agent.pools:
+                pool.discard(agent.id)
+        agent.in_pools = eligible
 
     def _agent_changed(self, agent: AgentState, *, publish: bool = True) -> None:
         """Re-index an agent after any change to its statuses (seed 000 Step 3b).
 
-        `is_staffed()` and `ineligibility() is None`, unrolled: this runs on every change of
-        every agent, and eligible is exactly staffed and idle (test_engine_stateful checks the
-        pools and staffed counts against both methods after every step).
+        `is_staffed()` and `ineligibility() is None`, unrolled: eligible is exactly staffed and
+        idle (test_engine_stateful checks the pools and staffed counts against both methods
+        after every step).
         """
         staffed = (
             not agent.removed
@@ -224,15 +244,8 @@ class EngineBase:
             )
         )
         eligible = staffed and agent.activity is AgentActivity.IDLE
-        if eligible and not agent.in_pools:
-            for pool in agent.pools:
-                pool.add(agent)
-            self.dirty.update(agent.queue_ids)
-            agent.in_pools = True
-        elif not eligible and agent.in_pools:
-            for pool in agent.pools:
-                pool.discard(agent.id)
-            agent.in_pools = False
+        if eligible != agent.in_pools:
+            self._reindex(agent, eligible)
         if staffed != agent.staffed:
             agent.staffed = staffed
             step = 1 if staffed else -1
@@ -241,17 +254,20 @@ class EngineBase:
         if agent.activity is AgentActivity.IDLE and agent.id in self.router_watch:
             self.dirty.update(self.router_watch[agent.id])
         if publish and self.options.publish_states:
-            self.out.append(
-                cmd.AgentStateChanged(
-                    agent_id=agent.id,
-                    manual_status=agent.manual_status,
-                    system_status=system_status(agent.activity),
-                    activity=agent.activity.value,
-                    online=agent.online,
-                    reason=agent.reason,
-                    at=self.now,
-                )
+            self._publish_agent(agent)
+
+    def _publish_agent(self, agent: AgentState) -> None:
+        self.out.append(
+            cmd.AgentStateChanged(
+                agent_id=agent.id,
+                manual_status=agent.manual_status,
+                system_status=system_status(agent.activity),
+                activity=agent.activity.value,
+                online=agent.online,
+                reason=agent.reason,
+                at=self.now,
             )
+        )
 
     # -- hooks the upper layers provide --------------------------------------------------------
 

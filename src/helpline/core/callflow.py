@@ -35,8 +35,9 @@ class CallFlowLayer(OfferLayer):
             raise Conflict(
                 f"agent {agent.id} is {agent.activity.value}", details={"field": "agentUserId"}
             )
+        # an agent-line callout reaches the agent on its line, whatever its presence says
         problem = reach_reason(agent.online, agent.phone_number, agent.routing_type)
-        if problem is not None:
+        if problem is not None and not event.agent_line:
             raise Conflict(
                 f"agent {agent.id} cannot be reached: {problem}", details={"field": "agentUserId"}
             )
@@ -65,6 +66,7 @@ class CallFlowLayer(OfferLayer):
                 from_number=event.customer_number,
                 queue_id=None,
                 display=call.display,
+                agent_line=event.agent_line,
             )
         )
         self.call_timer(call, TimerKind.OFFER, self.now + event.answer_timeout_s)

@@ -2,27 +2,36 @@
 
 The server dispatches them to the telephony adapter, the store and the webhook outbox; the
 simulator turns them into future events; tests assert on them.
+
+The commands every call produces (`StartTimer`, `CancelTimer`, `PlayQueueAudio`, `OfferCall`,
+`Bridge`, `Hangup`, `WriteCallRecord`) are `typing.NamedTuple`s, like `Timer`: as immutable and
+as typed for mypy (build them by keyword all the same), but made in C, where a frozen dataclass
+sets each field through `object.__setattr__` (issue 3: the simulator builds millions). Tell
+them apart by type (`isinstance`, `type(x) is`); `plain.typed_equality` makes each equal only
+to its own type, as a dataclass is (a bare tuple equals any tuple of equal fields). `plain()`
+gives both kinds as a dict by field. Others stay frozen dataclasses; new ones may be either.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from helpline.core.model import Prompt, RoutingType
+from helpline.core.plain import typed_equality
 from helpline.core.records import CallRecord
 from helpline.core.timers import Timer
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StartTimer:
+@typed_equality
+class StartTimer(NamedTuple):
     timer: Timer
     at: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CancelTimer:
+@typed_equality
+class CancelTimer(NamedTuple):
     timer: Timer
 
 
@@ -36,8 +45,8 @@ class PlayPrompt:
     collect: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PlayQueueAudio:
+@typed_equality
+class PlayQueueAudio(NamedTuple):
     """A queued caller hears the greeting once, then hold music until offered (seed 000 2h)."""
 
     call_id: str
@@ -54,8 +63,8 @@ class SetHold:
     on: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OfferCall:
+@typed_equality
+class OfferCall(NamedTuple):
     """Ring an agent for `timeout_s`: the app/SIP phone (routing type 1) or `phone_number` (2)."""
 
     call_id: str
@@ -66,6 +75,7 @@ class OfferCall:
     from_number: str
     queue_id: str | None
     display: str | None = None  # callout: what the agent's phone shows (seed 000 Step 4)
+    agent_line: bool = False  # answer it on the agent's line (`CalloutRequested.agent_line`)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,8 +84,8 @@ class CancelOffer:
     agent_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Bridge:
+@typed_equality
+class Bridge(NamedTuple):
     """Connect the customer and the agent; `record` starts a recording (seed 004)."""
 
     call_id: str
@@ -107,8 +117,8 @@ class StartVoicemail:
     prompt: Prompt | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Hangup:
+@typed_equality
+class Hangup(NamedTuple):
     """End every leg of the call. Idempotent for the telephony adapter."""
 
     call_id: str
@@ -161,8 +171,8 @@ class AgentStateChanged:
     at: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WriteCallRecord:
+@typed_equality
+class WriteCallRecord(NamedTuple):
     """The call ended: store its one record."""
 
     record: CallRecord
@@ -199,3 +209,44 @@ Command = (
     | WriteCallRecord
     | AmendCallRecord
 )
+
+
+# -- agent lines (seed 003 "How Call Center Connect Works from the Agent Perspective") ---------
+# Not the engine's: the campaign runtime sends these to the telephony adapter itself. A line is
+# a call of its own to an agent's phone that stays up across customer calls (a "nailed-up"
+# agent connection): calls offered to an agent whose line waits on hold music are answered on
+# it at once (a beep, then the customer; seed 003 steps 4 and 7), with no ringing.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenAgentLine:
+    """Call the agent (seed 003 step 1). Answered, it hears `announcement` (its agent id,
+    spoken; step 2), repeated until `HoldAgentLine`. `phone_number` None: the agent's own
+    device (sandbox device, softphone, SIP phone) rather than a number."""
+
+    call_id: str  # the line's own call id
+    agent_id: str
+    phone_number: str | None
+    caller_id: str | None
+    announcement: str
+    hold_music: str | None
+    ring_timeout_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HoldAgentLine:
+    """The agent waits for its next call: hold music on the line (seed 003 steps 3 and 6)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloseAgentLine:
+    """Hang up the agent's line, after `farewell` if given (seed 003 step 10; kickAgent)."""
+
+    call_id: str
+    reason: str
+    farewell: str | None = None
+
+
+AgentLineCommand = OpenAgentLine | HoldAgentLine | CloseAgentLine

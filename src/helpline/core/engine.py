@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from helpline.core import commands as cmd
@@ -316,7 +315,7 @@ class Engine(CallFlowLayer):
         elif state is CallState.EXTERNAL and call.legs:
             last = call.legs[-1]
             started = last.answered_at if last.answered_at is not None else self.now
-            call.legs[-1] = replace(last, ended_at=self.now, talk_s=self.now - started)
+            call.legs[-1] = last._replace(ended_at=self.now, talk_s=self.now - started)
         self.set_call_state(call, CallState.ENDED)
         for url in call.notify_urls:
             self.notify(call, url, event="call_hangup")

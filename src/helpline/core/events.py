@@ -2,6 +2,10 @@
 
 Each event comes with the time it happened (`Engine.handle(event, now)`); none carries a clock.
 Drivers (the simulator, the server runtime, tests) make these from the outside world.
+
+The events of every call that need no check on construction (`OfferAnswered`, `CallHungUp`,
+`TimerFired`) are `typing.NamedTuple`s, as fast to build as a tuple (see `commands`); the
+rest are frozen dataclasses, which can validate in `__post_init__`.
 """
 
 from __future__ import annotations
@@ -9,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from helpline.core.errors import ClientError
 from helpline.core.model import RoutingType
+from helpline.core.plain import typed_equality
 from helpline.core.timers import Timer
 
 if TYPE_CHECKING:
@@ -60,8 +65,8 @@ class DigitsPressed:
         _need(self.digits, "digits")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallHungUp:
+@typed_equality
+class CallHungUp(NamedTuple):
     """A party left the call (or the system ended it, e.g. the API's hang-up)."""
 
     call_id: str
@@ -98,8 +103,8 @@ class AgentReachChanged:
     routing_type: RoutingType
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OfferAnswered:
+@typed_equality
+class OfferAnswered(NamedTuple):
     call_id: str
     agent_id: str
 
@@ -113,8 +118,8 @@ class OfferRejected:
     reason: str = "rejected"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TimerFired:
+@typed_equality
+class TimerFired(NamedTuple):
     timer: Timer
 
 
@@ -155,6 +160,9 @@ class CalloutRequested:
     to_customer_from_number: str | None = None
     answer_timeout_s: float = 30.0
     data: Mapping[str, str] = field(default_factory=dict)  # click2call transaction id (record)
+    # a campaign dialer's callout for an agent on its agent line (seed 003): the line, not
+    # the agent's presence, reaches it, and only such a callout is answered on the line
+    agent_line: bool = False
 
     def __post_init__(self) -> None:
         _need(self.call_id, "call_id")
@@ -252,3 +260,38 @@ Event = (
     | TransferRequested
     | CenterReplaced
 )
+
+
+# -- agent lines (seed 003; `commands.OpenAgentLine`) -----------------------------------------
+# What the telephony adapter reports of an agent line. Not the engine's events: they go to
+# the listener the campaign runtime gave the adapter (`ports.Telephony.listen_lines`).
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentLineAnswered:
+    """The agent picked up its line: it hears the announcement."""
+
+    call_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentLineFailed:
+    """The line never came up: `busy`, `no_answer`, `failed` (carrier) or `unreachable`."""
+
+    call_id: str
+    agent_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentLineClosed:
+    """An answered line ended: the agent hung up (`party` agent), or we closed it (system)."""
+
+    call_id: str
+    agent_id: str
+    party: Party
+    reason: str = ""
+
+
+AgentLineEvent = AgentLineAnswered | AgentLineFailed | AgentLineClosed

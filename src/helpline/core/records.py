@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Direction(StrEnum):
@@ -28,9 +29,12 @@ class Result(StrEnum):
     CALLBACK_REQUESTED = "callback_requested"  # left the line; a callback call took its place
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Leg:
-    """One connection of the customer to an agent (or an outside number)."""
+class Leg(NamedTuple):
+    """One connection of the customer to an agent (or an outside number).
+
+    A NamedTuple, like `Timer`: one is built for every answered call, and a tuple is built in
+    C where a frozen dataclass sets each field through `object.__setattr__`.
+    """
 
     agent_id: str | None
     queue_id: str | None

@@ -175,10 +175,13 @@ class QueueLayer(IvrLayer):
     # -- dispatch ------------------------------------------------------------------------------
 
     def dispatch_dirty(self) -> None:
-        while self.dirty:
-            names = list(self.dirty)
-            self.dirty.clear()
-            if len(names) > 1:
+        dirty = self.dirty
+        while dirty:
+            if len(dirty) == 1:  # the common case: one queue, nothing to order
+                names = [dirty.pop()]
+            else:
+                names = list(dirty)
+                dirty.clear()
                 names.sort(key=lambda name: self.queues[name].head_key())
             for name in names:
                 queue = self.queues.get(name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -26,7 +27,6 @@ from helpline.core.errors import ClientError, ConfigError
 from helpline.core.estimators import estimate
 from helpline.core.model import Agent, Center, Number, RoutingType
 from helpline.core.states import CallState
-from helpline.core.timers import Timer
 from helpline.sim.stats import Collector
 from helpline.sim.traffic import ArrivalProcess, Sampler, StreamDoc, TrafficDoc
 
@@ -36,7 +36,8 @@ _ARRIVAL, _TIMER, _ANSWER, _HANGUP, _ABANDON, _DIGITS, _CUSTOMER, _WRAP_END, _RO
 )
 _WAITING = (CallState.QUEUED, CallState.OFFERING)
 _BY_CUSTOMER = ev.Party.CUSTOMER
-_StartTimer, _CancelTimer, _PlayQueueAudio = cmd.StartTimer, cmd.CancelTimer, cmd.PlayQueueAudio
+_StartTimer, _PlayQueueAudio, _OfferCall = cmd.StartTimer, cmd.PlayQueueAudio, cmd.OfferCall
+_Bridge, _WriteCallRecord = cmd.Bridge, cmd.WriteCallRecord
 
 
 def staffed_center(center: Center, traffic: TrafficDoc) -> Center:
@@ -124,16 +125,16 @@ class Replication:
                 )
         self.sample_period = sample_period
         self.heap: list[tuple[float, int, int, Any, Any]] = []
-        self.cancelled: set[Timer] = set()
+        # heap entries are (time, serial, kind, a, b): the serial keeps same-time events in the
+        # order they were scheduled, and a C counter draws it
+        self._serial = itertools.count(1).__next__
         self.callers: dict[str, _Caller] = {}
-        self.seq = 0
         self.arrived = 0
         self.now = 0.0
         self.interrupted = False
         self._wrap_started: dict[str, float] = {}  # call id -> when its agent's wrap-up began
         self._on: dict[type, Callable[[Any], None]] = {
             cmd.StartTimer: self._start_timer,
-            cmd.CancelTimer: self._cancel_timer,
             cmd.OfferCall: self._offered,
             cmd.Bridge: self._talk,
             cmd.WriteCallRecord: self._recorded,
@@ -148,8 +149,7 @@ class Replication:
     # -- scheduling ----------------------------------------------------------------------------
 
     def _push(self, at: float, kind: int, a: Any = None, b: Any = None) -> None:
-        self.seq += 1
-        heapq.heappush(self.heap, (at, self.seq, kind, a, b))
+        heapq.heappush(self.heap, (at, self._serial(), kind, a, b))
 
     def run(self, progress: Callable[[float, int], None] | None = None) -> Collector:
         """Run to the end (or until interrupted); returns the statistics gathered."""
@@ -187,7 +187,10 @@ class Replication:
         targets = self.targets
         handle = self.engine.handle
         apply = self._apply
-        cancelled = self.cancelled
+        serial = self._serial
+        # a cancelled timer is no longer among the engine's live timers: it is dropped here
+        # rather than delivered (the engine would ignore it), so `CancelTimer` needs no work
+        live_timers = self.engine.timers
         calls = self.engine.calls
         limit = self.traffic.calls
         arrivals_open = True
@@ -196,9 +199,7 @@ class Replication:
             at, _, kind, a, b = pop(heap)
             self.now = at
             if kind == _TIMER:
-                if a in cancelled:
-                    cancelled.discard(a)
-                else:
+                if a in live_timers:
                     apply(handle(timer_fired(timer=a), at))
             elif kind == _ANSWER:
                 apply(handle(offer_answered(call_id=a, agent_id=b), at))
@@ -216,8 +217,7 @@ class Replication:
                     arrivals_open = False
                     self.collector.horizon = at + 1e-9
                 elif following is not None:
-                    self.seq += 1
-                    push(heap, (following, self.seq, _ARRIVAL, a, None))
+                    push(heap, (following, serial(), _ARRIVAL, a, None))
                 arrival = call_arrived(call_id=call_id, from_number=call_id, to_number=targets[a])
                 apply(handle(arrival, at))
                 if progress is not None and arrived >= next_report:
@@ -247,19 +247,22 @@ class Replication:
     # -- commands to future events -------------------------------------------------------------
 
     def _apply(self, commands: list[cmd.Command]) -> None:
-        # The three commands of every caller (timers, queue audio) are handled inline; the
-        # rest through the type -> handler table. Callers who joined a queue are looked at
-        # once the whole list is applied, as before.
+        # The commands of every caller are handled inline; the rest through the type -> handler
+        # table (commands with no entry, such as `CancelTimer` or `Hangup`, need no work here).
+        # Callers who joined a queue are looked at once the whole list is applied.
         on = self._on
         entered: list[str] | None = None
         untyped: list[Any] = commands  # `type(x) is C` does not narrow for mypy; the checks do
         for command in untyped:
             kind = type(command)
             if kind is _StartTimer:
-                self.seq += 1
-                heapq.heappush(self.heap, (command.at, self.seq, _TIMER, command.timer, None))
-            elif kind is _CancelTimer:
-                self.cancelled.add(command.timer)
+                heapq.heappush(self.heap, (command.at, self._serial(), _TIMER, command.timer, None))
+            elif kind is _OfferCall:
+                self._offered(command)
+            elif kind is _Bridge:
+                self._talk(command)
+            elif kind is _WriteCallRecord:
+                self._recorded(command)
             elif kind is _PlayQueueAudio:
                 if entered is None:
                     entered = [command.call_id]
@@ -274,19 +277,14 @@ class Replication:
                 self._entered_queue(call_id, self.now)
 
     def _start_timer(self, command: cmd.StartTimer) -> None:
-        self.seq += 1
-        heapq.heappush(self.heap, (command.at, self.seq, _TIMER, command.timer, None))
-
-    def _cancel_timer(self, command: cmd.CancelTimer) -> None:
-        self.cancelled.add(command.timer)
+        heapq.heappush(self.heap, (command.at, self._serial(), _TIMER, command.timer, None))
 
     def _talk(self, command: cmd.Bridge | cmd.DialExternal | cmd.StartVoicemail) -> None:
         """The caller talks (to an agent, an outside number, a voicemail box), then hangs up."""
         caller = self.callers.get(command.call_id)
         duration = self._handle_draws[caller.stream if caller is not None else 0]()
-        self.seq += 1
         heapq.heappush(
-            self.heap, (self.now + duration, self.seq, _HANGUP, command.call_id, _BY_CUSTOMER)
+            self.heap, (self.now + duration, self._serial(), _HANGUP, command.call_id, _BY_CUSTOMER)
         )
 
     def _amend(self, command: cmd.AmendCallRecord) -> None:
@@ -320,10 +318,9 @@ class Replication:
         no_answer = self._no_answer
         if no_answer and self.rng.random() < no_answer:
             return  # the agent lets it ring: the engine's answer timeout moves the call on
-        self.seq += 1
         heapq.heappush(
             self.heap,
-            (now + self._answer_delay, self.seq, _ANSWER, command.call_id, command.agent_id),
+            (now + self._answer_delay, self._serial(), _ANSWER, command.call_id, command.agent_id),
         )
 
     def _entered_queue(self, call_id: str, now: float) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from helpline.core.records import CallRecord, Result
 
 BIN_S = 0.1
+_ANSWERED, _ABANDONED = Result.ANSWERED, Result.ABANDONED_IN_QUEUE
 BINS = 36_000  # 0.1 s bins up to one hour
 
 
@@ -159,7 +160,8 @@ class Collector:
         wait = record.wait_s
         stats.wait_all_sum += wait
         stats.max_wait = max(stats.max_wait, wait)
-        if record.result is Result.ANSWERED:
+        result = record.result
+        if result is _ANSWERED:
             stats.answered += 1
             slot.answered += 1
             stats.wait_answered_sum += wait
@@ -169,15 +171,18 @@ class Collector:
             if wait <= self.threshold:
                 stats.within += 1
                 slot.within += 1
-        elif record.result is Result.ABANDONED_IN_QUEUE:
+        elif result is _ABANDONED:
             stats.abandoned += 1
             slot.abandoned += 1
             stats.waits.add(wait)
         else:
             stats.other += 1
         # P(wait): no agent was free when the caller joined (ring time alone is not a wait)
-        joined = record.queued_at if record.queued_at is not None else record.created_at
-        if record.offered_at is None or record.offered_at - joined > 1e-9:
+        joined = record.queued_at
+        if joined is None:
+            joined = created
+        offered = record.offered_at
+        if offered is None or offered - joined > 1e-9:
             stats.waited += 1
         if record.agent_id is not None:
             self._busy_legs(record)

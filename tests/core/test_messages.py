@@ -1,0 +1,132 @@
+"""Events and commands stay immutable and typed whatever they are built with (issue 3).
+
+The ones every call produces are `typing.NamedTuple`s for speed (core/commands.py); these
+tests hold them to what the frozen dataclasses promised: no field can be changed, fields are
+read by name, and `plain()` gives them (and a record's legs) as a dict by field name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from helpline.core import commands as cmd
+from helpline.core import events as ev
+from helpline.core.model import RoutingType
+from helpline.core.plain import plain
+from helpline.core.records import CallRecord, Direction, Leg, Result
+from helpline.core.timers import Timer, TimerKind
+
+TIMER = Timer(TimerKind.OFFER, "c1", 1)
+LEG = Leg(
+    agent_id="a1",
+    queue_id="q",
+    offered_at=1.0,
+    answered_at=2.0,
+    ended_at=5.0,
+    talk_s=3.0,
+    hold_s=0.0,
+)
+BUILT: list[Any] = [
+    cmd.StartTimer(timer=TIMER, at=3.0),
+    cmd.CancelTimer(timer=TIMER),
+    cmd.PlayQueueAudio(call_id="c1", greeting=None, greeting_text=None, hold_music=None),
+    cmd.OfferCall(
+        call_id="c1",
+        agent_id="a1",
+        timeout_s=15.0,
+        routing_type=RoutingType.APP,
+        phone_number=None,
+        from_number="+1555",
+        queue_id="q",
+    ),
+    cmd.Bridge(call_id="c1", agent_id="a1"),
+    cmd.Hangup(call_id="c1", reason="customer_hangup"),
+    ev.OfferAnswered(call_id="c1", agent_id="a1"),
+    ev.CallHungUp(call_id="c1"),
+    ev.TimerFired(timer=TIMER),
+    LEG,
+]
+
+
+@pytest.mark.parametrize("message", BUILT, ids=lambda m: type(m).__name__)
+def test_no_field_can_be_changed(message: Any) -> None:
+    name = next(iter(plain(message)))
+    with pytest.raises(AttributeError):
+        setattr(message, name, "changed")
+    with pytest.raises(AttributeError):
+        message.not_a_field = 1
+
+
+def test_defaults_are_kept() -> None:
+    assert cmd.Bridge(call_id="c1", agent_id="a1").record is False
+    assert cmd.Hangup(call_id="c1", reason="r").prompt is None
+    hung_up = ev.CallHungUp(call_id="c1")
+    assert (hung_up.party, hung_up.reason) == (ev.Party.CUSTOMER, "")
+
+
+def test_plain_gives_a_named_tuple_as_a_dict_by_field_name() -> None:
+    offer = next(m for m in BUILT if isinstance(m, cmd.OfferCall))
+    data = plain(offer)
+    assert list(data) == list(offer._fields)  # every field, in declaration order
+    assert data["call_id"] == "c1"
+    assert data["routing_type"] == RoutingType.APP.value  # enums as their value, as JSON wants
+    assert data["display"] is None
+
+
+def test_plain_record_keeps_its_legs_as_dicts() -> None:
+    record = CallRecord(
+        call_id="c1",
+        direction=Direction.INBOUND,
+        from_number="+1555",
+        to_number="100",
+        result=Result.ANSWERED,
+        disconnected_by="customer",
+        end_reason="customer_hangup",
+        created_at=0.0,
+        queued_at=0.5,
+        offered_at=1.0,
+        answered_at=2.0,
+        ended_at=5.0,
+        wait_s=1.5,
+        talk_s=3.0,
+        hold_s=0.0,
+        wrap_up_s=0.0,
+        queue_id="q",
+        agent_id="a1",
+        ivr_tree=None,
+        ivr_path=(),
+        keys="",
+        priority=0,
+        legs=(LEG,),
+    )
+    legs = plain(record)["legs"]
+    assert legs == [
+        {
+            "agent_id": "a1",
+            "queue_id": "q",
+            "offered_at": 1.0,
+            "answered_at": 2.0,
+            "ended_at": 5.0,
+            "talk_s": 3.0,
+            "hold_s": 0.0,
+            "external_number": None,
+        }
+    ]
+
+
+def test_a_leg_is_changed_only_into_a_new_leg() -> None:
+    ended = LEG._replace(ended_at=9.0, talk_s=7.0)
+    assert (ended.ended_at, ended.talk_s, LEG.ended_at) == (9.0, 7.0, 5.0)
+
+
+def test_named_tuple_messages_equal_only_their_own_type() -> None:
+    """A bare tuple equals any tuple of equal fields: the engine's named-tuple messages must
+    not, or an assertion on which command came could pass on the wrong one."""
+    timer = Timer(TimerKind.OVERFLOW, "c1", 1)
+    assert cmd.CancelTimer(timer=timer) == cmd.CancelTimer(timer=timer)
+    assert cmd.CancelTimer(timer=timer) != ev.TimerFired(timer=timer)
+    assert cmd.CancelTimer(timer=timer) != (timer,)
+    assert hash(cmd.CancelTimer(timer=timer)) == hash(cmd.CancelTimer(timer=timer))
+    assert len({cmd.CancelTimer(timer=timer), cmd.CancelTimer(timer=timer)}) == 1
