@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from helpline.core import commands as cmd
-from helpline.core.events import Event
+from helpline.core.events import AgentLineEvent, Event
 from helpline.core.records import CallRecord
 
 # the engine commands a telephony adapter carries out
@@ -26,6 +26,7 @@ TelephonyCommand = (
     | cmd.DialExternal
     | cmd.StartVoicemail
     | cmd.Hangup
+    | cmd.AgentLineCommand  # sent by the campaign runtime, not the engine (seed 003)
 )
 TELEPHONY_COMMANDS: tuple[type, ...] = (
     cmd.PlayPrompt,
@@ -42,12 +43,18 @@ TELEPHONY_COMMANDS: tuple[type, ...] = (
 
 # how adapters report what happened: (tenant id, event) into that tenant's runtime
 PostEvent = Callable[[str, Event], None]
+# how adapters report agent lines (seed 003): (tenant id, event) to the campaign runtime
+PostLineEvent = Callable[[str, AgentLineEvent], None]
 
 
 class Telephony(Protocol):
     """Carries out call commands; reports outcomes back through the `PostEvent` it was given."""
 
     def attach(self, post: PostEvent) -> None: ...
+
+    def listen_lines(self, listener: PostLineEvent) -> None:
+        """Where agent line events go (adapters in front pass it to those behind)."""
+        ...
 
     async def execute(self, tenant_id: str, command: TelephonyCommand) -> None: ...
 

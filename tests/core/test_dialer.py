@@ -52,7 +52,7 @@ def numbers(*values: str) -> dm.NumbersAdded:
 
 
 def login(agent: str, available: bool = True) -> dm.AgentLoggedIn:
-    return dm.AgentLoggedIn(agent_id=agent, available=available)
+    return dm.AgentLoggedIn(agent_id=agent, available=available, line_up=True)
 
 
 def ended(number_id: int, outcome: dm.Outcome, dials: int = 1) -> dm.CallEnded:

@@ -47,6 +47,13 @@ class DialerMachine(RuleBasedStateMachine):
                     event, dm.StartRequested | dm.NumbersAdded
                 )
                 assert self.dialer.status is not dm.CampaignStatus.STOPPED
+                # seed 003: only an agent whose line is answered is dialled for
+                assert self.dialer.sessions[command.agent_id].line_up
+            elif isinstance(command, dm.HoldLine):  # hold music before a dial, never during
+                assert self.dialer.sessions[command.agent_id].line_up
+                dialled = {c.agent_id for c in commands if isinstance(c, dm.Dial)}
+                before = commands[: commands.index(command)]
+                assert not any(isinstance(c, dm.Dial) and c.agent_id in dialled for c in before)
         self.done |= {
             n.number_id for n in self.dialer.numbers.values() if n.state is dm.NumberState.DONE
         }
@@ -73,9 +80,17 @@ class DialerMachine(RuleBasedStateMachine):
     def stop(self) -> None:
         self._do(dm.StopRequested())
 
-    @rule(agent=st.sampled_from(AGENTS), available=st.booleans())
-    def log_in(self, agent: str, available: bool) -> None:
-        self._do(dm.AgentLoggedIn(agent_id=agent, available=available))
+    @rule(agent=st.sampled_from(AGENTS), available=st.booleans(), line_up=st.booleans())
+    def log_in(self, agent: str, available: bool, line_up: bool) -> None:
+        self._do(dm.AgentLoggedIn(agent_id=agent, available=available, line_up=line_up))
+
+    @rule(agent=st.sampled_from(AGENTS))
+    def line_up(self, agent: str) -> None:
+        self._do(dm.LineUp(agent_id=agent))
+
+    @rule(agent=st.sampled_from(AGENTS), reason=st.sampled_from(["hung_up", "busy"]))
+    def line_down(self, agent: str, reason: str) -> None:
+        self._do(dm.LineDown(agent_id=agent, reason=reason))
 
     @rule(agent=st.sampled_from(AGENTS), available=st.booleans())
     def availability(self, agent: str, available: bool) -> None:

@@ -2,7 +2,9 @@
 
 Place a call from any number to a hotline number, press keys, hang up; register a test agent
 device that rings, answers (optionally after a delay), rejects and hangs up; decide how a
-dialled customer number responds. Calls go through exactly the engine real calls use.
+dialled number responds (a customer's, or an agent's phone an agent line calls); see an
+agent line (seed 003) and what its agent heard, and hang it up as the agent. Calls go
+through exactly the engine real calls use.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from helpline.api.deps import Principal, api_key_only, app_state
 from helpline.api.state import AppState
 from helpline.telephony.virtual import CustomerBehaviour, VirtualCall, VirtualDevice
+from helpline.telephony.virtual_lines import VirtualLine
 
 router = APIRouter(prefix="/v1/sandbox", tags=["sandbox"])
 
@@ -75,6 +78,33 @@ class SandboxDevice(BaseModel):
     ringing: list[str]
     on_call: str | None
     offers: int
+
+
+class SandboxAgentLine(BaseModel):
+    call_id: str = Field(description="the line's own call id")
+    agent_id: str
+    phone_number: str | None = Field(description="the number called; null: the agent's device")
+    state: str = Field(
+        description="ringing, announcing, hold, connecting, talking, wrap_up or ended"
+    )
+    customer_call_id: str | None = Field(description="the call connected on the line now")
+    heard: list[dict[str, Any]] = Field(
+        description="what the agent heard, in order: its agent id, hold music, a beep and "
+        "each customer, hold music again, a farewell"
+    )
+    end_reason: str | None
+
+
+def _line(line: VirtualLine) -> SandboxAgentLine:
+    return SandboxAgentLine(
+        call_id=line.call.call_id,
+        agent_id=line.agent_id,
+        phone_number=line.command.phone_number,
+        state=line.state.value,
+        customer_call_id=line.attached,
+        heard=list(line.call.heard),
+        end_reason=line.call.end_reason,
+    )
 
 
 def _call(placed: VirtualCall) -> SandboxCall:
@@ -196,6 +226,20 @@ async def device_hang_up(agent_id: AgentId, state: State, who: Tenant) -> Sandbo
     return _device(state.carrier.device(who.tenant_id, agent_id))
 
 
+@router.get("/agent-lines/{agent_id}", response_model=SandboxAgentLine)
+async def get_agent_line(agent_id: AgentId, state: State, who: Tenant) -> SandboxAgentLine:
+    """The agent's latest agent line (CallFire sendAgentCallBack, seed 003), open or ended."""
+    return _line(state.carrier.lines.line(who.tenant_id, agent_id))
+
+
+@router.post("/agent-lines/{agent_id}/hangup", response_model=SandboxAgentLine)
+async def hang_up_agent_line(agent_id: AgentId, state: State, who: Tenant) -> SandboxAgentLine:
+    """The agent puts its phone down: a call on the line ends, the agent leaves its campaign."""
+    state.carrier.lines.hang_up(who.tenant_id, agent_id)
+    await state.hub.runtime(who.tenant_id).settle()
+    return _line(state.carrier.lines.line(who.tenant_id, agent_id))
+
+
 @router.put("/customers/{number}", response_model=CustomerBody)
 async def set_customer(
     number: Annotated[str, Path(min_length=1, max_length=40)],
@@ -203,7 +247,8 @@ async def set_customer(
     state: State,
     who: Tenant,
 ) -> CustomerBody:
-    """How a customer number responds when a callout or callback dials it."""
+    """How a number responds when the carrier dials it: a customer's (callouts, callbacks,
+    campaigns) or an agent's phone that an agent line calls (busy, no answer)."""
     state.carrier.customers[(who.tenant_id, number)] = CustomerBehaviour(
         answer=body.answer, delay_s=body.delay_s, failure=body.failure
     )

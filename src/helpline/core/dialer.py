@@ -15,6 +15,13 @@ A dial the customer never saw does not count and is due again at once. The diale
 each call's phase itself (`CustomerDialed`: the engine dials the customer), so a call that
 ends before that (the agent's phone did not answer, the agent was kicked while it rang) or
 that the dialer ended itself is `NOT_DIALED`, whatever the record's end reason says.
+
+Agent lines (seed 003 "How Call Center Connect Works from the Agent Perspective"): an agent
+is dialled for only once its line is answered (`LineUp`); it is put on hold music (`HoldLine`)
+when ready, before any dial of its, and again whenever the engine frees it (a safeguard: a
+line left silent by anything the dialer missed goes back to hold music); a line that fails
+or is hung up (`LineDown`) logs it out.
+The agents' half of the dialer is `core.dialer_agents`.
 """
 
 from __future__ import annotations
@@ -22,12 +29,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
+from helpline.core.dialer_agents import AgentSessions
 from helpline.core.dialer_messages import (
     AgentAvailability,
     AgentConnected,
     AgentKicked,
     AgentLoggedIn,
-    AgentLoggedOut,
     AgentMode,
     CallConnected,
     CallEnded,
@@ -39,7 +46,8 @@ from helpline.core.dialer_messages import (
     DialerEvent,
     DialNumber,
     DialRefused,
-    EndCall,
+    LineDown,
+    LineUp,
     NumbersAdded,
     NumberState,
     Outcome,
@@ -48,7 +56,6 @@ from helpline.core.dialer_messages import (
     SaveAttempt,
     SaveCampaign,
     SaveNumbers,
-    SaveResponse,
     StartRequested,
     StopRequested,
     WakeAt,
@@ -61,10 +68,9 @@ from helpline.core.dialer_state import (
     Session,
     advance,
 )
-from helpline.core.errors import Conflict, NotFound
 
 
-class Dialer:
+class Dialer(AgentSessions):
     """One campaign's dialer."""
 
     def __init__(
@@ -133,16 +139,14 @@ class Dialer:
                 self._set_status(CampaignStatus.STOPPED)
                 self._wake = None
         elif isinstance(event, AgentLoggedIn):
-            if event.agent_id in self.sessions:
-                raise Conflict(
-                    f"agent {event.agent_id} is already logged in to campaign {self.campaign_id}",
-                    details={"field": "agentId"},
-                )
-            self.sessions[event.agent_id] = Session(event.agent_id, event.available, self.now)
+            self._log_in(event)
         elif isinstance(event, AgentAvailability):
             session = self.sessions.get(event.agent_id)
             if session is not None:
+                freed = event.available and not session.available
                 session.available = event.available
+                if freed:  # whatever the agent did meanwhile, its line waits on hold music
+                    self._hold(session)
         elif isinstance(event, DialRefused):
             self._call_over(event.call_id, Outcome.NOT_DIALED, refused=True)
         elif isinstance(event, CustomerDialed):
@@ -164,6 +168,8 @@ class Dialer:
             if session.call_id is not None and session.mode is not AgentMode.WRAP_UP:
                 self._end(session.call_id, "agent_kicked")
             self._log_out(session, "kicked")
+        elif isinstance(event, LineUp | LineDown):
+            self._line(event)
         # Tick: nothing to apply; the dispatch below dials whatever became due
 
     # -- numbers ---------------------------------------------------------------------------------
@@ -277,61 +283,6 @@ class Dialer:
         else:
             self._move(number, NumberState.DONE, call_id=None, attempts=attempts, outcome=outcome)
 
-    # -- agents ----------------------------------------------------------------------------------
-
-    def _session(self, agent_id: str) -> Session:
-        session = self.sessions.get(agent_id)
-        if session is None:
-            raise NotFound(
-                f"agent {agent_id} is not logged in to campaign {self.campaign_id}",
-                details={"field": "agentId"},
-            )
-        return session
-
-    def _response(self, event: ResponseStored) -> None:
-        session = self._session(event.agent_id)
-        connection = session.connection
-        if connection is None or session.mode not in (AgentMode.CONNECTED, AgentMode.WRAP_UP):
-            raise Conflict(
-                f"agent {event.agent_id} has no connected call to report on",
-                details={"field": "callId"},
-            )
-        if event.call_id != connection.call_id:
-            raise NotFound(
-                f"call {event.call_id} is not the agent's connected call",
-                details={"field": "callId"},
-            )
-        self._out.append(
-            SaveResponse(
-                call_id=connection.call_id,
-                number_id=connection.number_id,
-                agent_id=event.agent_id,
-                disposition=event.disposition,
-                notes=event.notes,
-            )
-        )
-        session.last_call = event.last_call
-        if session.mode is AgentMode.CONNECTED:  # "Next Call" while talking: end this call first
-            session.mode = advance(
-                AGENT_TRANSITIONS, session.mode, AgentMode.CLOSING, session.agent_id
-            )
-            self._end(connection.call_id, "agent_next_call")
-            return
-        self._after_response(session)
-
-    def _after_response(self, session: Session) -> None:
-        if session.last_call:
-            self._log_out(session, "last_call")
-            return
-        session.mode = advance(AGENT_TRANSITIONS, session.mode, AgentMode.READY, session.agent_id)
-        session.call_id = None
-        session.connection = None
-        session.since = self.now
-
-    def _log_out(self, session: Session, reason: str) -> None:
-        del self.sessions[session.agent_id]
-        self._out.append(AgentLoggedOut(agent_id=session.agent_id, reason=reason))
-
     # -- dispatch --------------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
@@ -343,7 +294,10 @@ class Dialer:
                 (
                     s
                     for s in self.sessions.values()
-                    if s.mode is AgentMode.READY and s.available and s.agent_id not in busy
+                    if s.mode is AgentMode.READY
+                    and s.available
+                    and s.line_up
+                    and s.agent_id not in busy
                 ),
                 key=lambda s: (s.since, s.agent_id),
             )
@@ -393,7 +347,3 @@ class Dialer:
         if number is not None and number.due_at > self.now and number.due_at != self._wake:
             self._wake = number.due_at
             self._out.append(WakeAt(at=number.due_at))
-
-    def _end(self, call_id: str, reason: str) -> None:
-        self.ending.add(call_id)
-        self._out.append(EndCall(call_id=call_id, reason=reason))

@@ -29,6 +29,9 @@ __all__ = [
     "DialerCommand",
     "DialerEvent",
     "EndCall",
+    "HoldLine",
+    "LineDown",
+    "LineUp",
     "NumberState",
     "NumbersAdded",
     "Outcome",
@@ -139,6 +142,7 @@ class StopRequested:
 class AgentLoggedIn:
     agent_id: str
     available: bool  # idle, AVAILABLE and reachable in the engine right now
+    line_up: bool  # its agent line is answered (False: still ringing; no dials yet)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,6 +201,22 @@ class AgentKicked:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LineUp:
+    """The agent answered its agent line (seed 003 step 1): calls may be connected on it."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineDown:
+    """The agent's line failed or the agent hung up: it leaves the campaign (its phone is
+    how it talks to customers). `reason`: `hung_up`, or the failure (`busy`, `no_answer`)."""
+
+    agent_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Tick:
     """The time asked for by `WakeAt` came: retries may be due."""
 
@@ -213,6 +233,8 @@ DialerEvent = (
     | CallEnded
     | ResponseStored
     | AgentKicked
+    | LineUp
+    | LineDown
     | Tick
 )
 
@@ -282,7 +304,14 @@ class AgentConnected:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentLoggedOut:
     agent_id: str
-    reason: str  # last_call, kicked, agent_no_answer
+    reason: str  # last_call, kicked, agent_no_answer, line_hung_up, line_<failure>
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HoldLine:
+    """The agent is ready for its next call: hold music on its line (seed 003 steps 3, 6)."""
+
+    agent_id: str
 
 
 DialerCommand = (
@@ -295,6 +324,7 @@ DialerCommand = (
     | SaveResponse
     | AgentConnected
     | AgentLoggedOut
+    | HoldLine
 )
 
 

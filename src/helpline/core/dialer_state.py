@@ -56,6 +56,7 @@ class Session:
     agent_id: str
     available: bool
     since: float  # ready since: the longest-waiting agent is dialled for first
+    line_up: bool  # its agent line is answered: only then is it dialled for
     mode: AgentMode = AgentMode.READY
     call_id: str | None = None
     connection: Connection | None = None

@@ -2,14 +2,16 @@
 
 Each campaign's `Dialer` decides; this module carries out what it asks, one event at a time
 (a lock): a `Dial` is an agent-first callout on the tenant's engine (`CalloutRequested`, seed
-000 Step 4 method 2), so routing, the agent's state and the record stay the engine's; `Save*`
+000 Step 4 method 2), so routing, the agent's state and the record stay the engine's; the
+agent's leg is its agent line (`runtime.campaign_lines`), which answers it at once; `Save*`
 go to the store before the call is placed; `WakeAt` is a timer. What happens to the calls
 comes from the runtime's `event_hooks` (in the engine's order, never dropped, unlike the bus,
-whose slow readers lose the oldest of 1000 messages), on an unbounded queue one task reads.
-Belt and braces, every `Tick` (a retry's wake-up; a sweep every `sweep_s` while a campaign has
-calls or agents) reconciles a dialer with the engine (`_reconcile`), so no lost message can
-leave an agent or a campaign stuck. `getConnectionForAgent` awaits a future `AgentConnected`
-resolves.
+whose slow readers lose the oldest of 1000 messages), and what happens to the lines from the
+adapter, on one unbounded queue one task reads. Belt and braces, every `Tick` (a retry's
+wake-up; a sweep every `sweep_s` while a campaign has calls or agents) reconciles a dialer
+with the engine (`_reconcile`), so no lost message can leave an agent or a campaign stuck.
+`getConnectionForAgent` awaits a future `AgentConnected` resolves. Every tenant's: see
+`runtime.campaign_registry`.
 """
 
 from __future__ import annotations
@@ -17,40 +19,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from helpline.core import dialer as dl
 from helpline.core import dialer_messages as dm
 from helpline.core import events as ev
 from helpline.core.errors import ClientError, Conflict, NotFound
+from helpline.core.model import AVAILABLE
+from helpline.core.states import AgentActivity
+from helpline.runtime.campaign_lines import FAREWELL, CampaignLines
 from helpline.runtime.tenant import TenantRuntime
 
 if TYPE_CHECKING:
-    from helpline.runtime.hub import Hub
+    from helpline.runtime.campaign_registry import CampaignStore
 
 log = logging.getLogger("helpline.runtime.campaigns")
-
-
-class CampaignStore(Protocol):
-    """Where the dialers' state goes (`store.compat.callfire.CallfireRepository`)."""
-
-    async def save_campaign_status(self, tenant_id: str, campaign_id: int, status: str) -> None: ...
-
-    async def save_numbers(
-        self, tenant_id: str, campaign_id: int, numbers: Sequence[dm.DialNumber]
-    ) -> None: ...
-
-    async def save_attempt(
-        self, tenant_id: str, campaign_id: int, attempt: dm.SaveAttempt
-    ) -> None: ...
-
-    async def save_response(
-        self, tenant_id: str, campaign_id: int, response: dm.SaveResponse
-    ) -> None: ...
-
-    async def call_end(self, tenant_id: str, call_id: str) -> tuple[str, str] | None: ...
 
 
 class LoggedOut(Conflict):
@@ -70,15 +54,17 @@ class TenantCampaigns:
         self.agent_campaign: dict[str, str] = {}  # a Helpline agent is in one campaign at a time
         self._lock = asyncio.Lock()
         self._waiters: dict[str, list[asyncio.Future[dm.Connection]]] = {}
-        # seed 003: the agent id an agent hears after sendAgentCallBack and logs in with
-        self.agent_ids: dict[str, tuple[str, str]] = {}  # agent id -> (campaign, Helpline agent)
         self._responses: dict[str, dm.SaveResponse] = {}  # for calls whose record is not written
         self._wakes: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._heard: asyncio.Queue[Mapping[str, Any]] = asyncio.Queue()  # unbounded
+        self._heard: asyncio.Queue[Mapping[str, Any] | ev.AgentLineEvent] = asyncio.Queue()
+        self.lines = CampaignLines(runtime)
         runtime.event_hooks.append(self._hear)
         self._reader = asyncio.create_task(self._read(), name=f"campaigns-{self.tenant_id}")
         self._sweeper = asyncio.create_task(self._sweep(), name=f"sweep-{self.tenant_id}")
+
+    def hear_line(self, event: ev.AgentLineEvent) -> None:
+        self._heard.put_nowait(event)  # read in turn with the engine's messages
 
     async def stop(self) -> None:
         if self._hear in self.runtime.event_hooks:
@@ -91,6 +77,12 @@ class TenantCampaigns:
             handle.cancel()
         for task in list(self._tasks):
             task.cancel()
+        for agent_id in list(self._waiters):  # nobody waits for ever
+            self._left(agent_id, "system_stop")
+        try:  # no agent's phone is left on hold music by a server that stopped
+            await self.lines.close_all("system_stop")
+        except Exception:  # the adapter may be stopping too: the stop goes on
+            log.exception("tenant %s: closing agent lines", self.tenant_id)
 
     # -- campaigns -------------------------------------------------------------------------------
 
@@ -104,45 +96,71 @@ class TenantCampaigns:
         return found
 
     def available(self, agent_id: str) -> bool:
-        """Idle, AVAILABLE and reachable in the engine (seed 000 Step 3b)."""
-        agent = self.runtime.engine.agents.get(agent_id)
-        return agent is not None and agent.ineligibility() is None
+        """Idle and AVAILABLE in the engine (seed 000 Step 3b). Not its reach: the dialer's
+        callouts reach the agent on its agent line (`CalloutRequested.agent_line`)."""
+        if (agent := self.runtime.engine.agents.get(agent_id)) is None or agent.removed:
+            return False
+        return agent.activity is AgentActivity.IDLE and agent.manual_status == AVAILABLE
 
     async def apply(self, campaign_id: str, event: dm.DialerEvent) -> None:
         """Apply an event to a campaign's dialer and carry out its commands, in order."""
         async with self._lock:
             await self._apply(campaign_id, event)
 
-    async def login(self, campaign_id: str, agent_id: str) -> None:
+    async def login(self, campaign_id: str, code: str) -> None:
+        """loginAgent with the agent id its line announced. Resolved under the lock, so a
+        line report handled meanwhile (a failed phone voids the id) is seen, not raced."""
         async with self._lock:
+            self.dialer(campaign_id)  # NotFound before anything changes
+            agent_id = self.agent_of(campaign_id, code)
             self._not_in_a_campaign(agent_id)
             self.runtime.require_agent(agent_id)
-            event = dm.AgentLoggedIn(agent_id=agent_id, available=self.available(agent_id))
-            self.dialer(campaign_id)  # NotFound before anything changes
+            line = self.lines.of(agent_id)
+            if line is None:  # its phone is how it talks to customers (seed 003)
+                raise NotFound(
+                    f"agentId {code}: its phone line ended: use sendAgentCallBack",
+                    details={"field": "agentId"},
+                )
+            event = dm.AgentLoggedIn(
+                agent_id=agent_id, available=self.available(agent_id), line_up=line.up
+            )
             self.agent_campaign[agent_id] = campaign_id
             try:
                 await self._apply(campaign_id, event)
             except ClientError:
                 del self.agent_campaign[agent_id]
                 raise
+            self.lines.logged_in(line)
 
-    def call_back(self, campaign_id: str, agent_id: str) -> str:
-        """sendAgentCallBack: a fresh agent id (6 digits) for the agent to log in with."""
-        self.dialer(campaign_id)
-        self.runtime.require_agent(agent_id)
-        self._not_in_a_campaign(agent_id)
-        for code, (_, agent) in list(self.agent_ids.items()):
-            if agent == agent_id:
-                del self.agent_ids[code]  # a new callback replaces an unused one
-        code = f"{secrets.randbelow(900_000) + 100_000}"
-        while code in self.agent_ids:
-            code = f"{secrets.randbelow(900_000) + 100_000}"
-        self.agent_ids[code] = (campaign_id, agent_id)
-        data = {"agent_id": agent_id, "campaign_id": campaign_id, "callfire_agent_id": code}
-        kind, at = "callfire.agent_callback", self.runtime.clock()
-        message = {"type": kind, "tenant_id": self.tenant_id, "at": at, "data": data}
-        self.runtime.bus.publish(self.tenant_id, message)
+    async def call_back(self, campaign_id: str, agent_id: str, phone: str | None) -> str:
+        """sendAgentCallBack: a fresh agent id (6 digits) for the agent to log in with, and
+        its agent line: a call to `phone`, else to the agent's own device, that says it."""
+        async with self._lock:
+            dialer = self.dialer(campaign_id)
+            self.runtime.require_agent(agent_id)
+            self._not_in_a_campaign(agent_id)
+            code = self.lines.new_code(campaign_id, agent_id)
+            await self.lines.open(campaign_id, agent_id, code, phone, dialer.rules)
         return code
+
+    async def kick(self, campaign_id: str, code: str) -> None:
+        """kickAgent: "forcibly hangup an agent", logged in or still hearing its agent id."""
+        async with self._lock:
+            agent_id = self.agent_of(campaign_id, code)
+            if agent_id in self.dialer(campaign_id).sessions:
+                await self._apply(campaign_id, dm.AgentKicked(agent_id=agent_id))
+            else:
+                await self._close_unlogged(agent_id, "kicked")
+
+    async def _login_expired(self, agent_id: str) -> None:
+        async with self._lock:
+            await self._close_unlogged(agent_id, "login_timeout")
+
+    async def _close_unlogged(self, agent_id: str, reason: str) -> None:
+        """Close the line of an agent not logged in (if it still is not): its id is void."""
+        if agent_id not in self.agent_campaign:
+            self.lines.forget_codes(agent_id)
+            await self.lines.close(agent_id, reason)
 
     def _not_in_a_campaign(self, agent_id: str) -> None:
         if (current := self.agent_campaign.get(agent_id)) is not None:
@@ -150,14 +168,11 @@ class TenantCampaigns:
             raise Conflict(message, details={"field": "agentId"})
 
     def agent_of(self, campaign_id: str, code: str) -> str:
-        """The Helpline agent behind a CallFire agent id of this campaign."""
-        found = self.agent_ids.get(code)
-        if found is None or found[0] != campaign_id:
-            raise NotFound(
-                f"agentId {code} is not known in campaign {campaign_id}: use sendAgentCallBack",
-                details={"field": "agentId"},
-            )
-        return found[1]
+        return self.lines.agent_of(campaign_id, code)
+
+    def waiting(self, agent_id: str) -> int:
+        """How many getConnectionForAgent wait for the agent's next connection."""
+        return len(self._waiters.get(agent_id, []))
 
     async def wait_connection(
         self, campaign_id: str, agent_id: str, timeout_s: float
@@ -224,16 +239,23 @@ class TenantCampaigns:
             for future in self._waiters.pop(agent_id, []):
                 if not future.done():
                     future.set_result(command.connection)
+        elif isinstance(command, dm.HoldLine):
+            await self.lines.hold(command.agent_id)
         elif isinstance(command, dm.AgentLoggedOut):
             self.agent_campaign.pop(command.agent_id, None)
-            for code, (_, agent) in list(self.agent_ids.items()):
-                if agent == command.agent_id:
-                    del self.agent_ids[code]  # a new sendAgentCallBack gives a new agent id
-            left = f"agent {command.agent_id} left the campaign ({command.reason})"
-            for future in self._waiters.pop(command.agent_id, []):
-                if not future.done():
-                    future.set_exception(LoggedOut(left, details={"field": "agentId"}))
+            self.lines.forget_codes(command.agent_id)  # a new sendAgentCallBack gives a new one
+            # seed 003 step 10 (lastcall): asked to hang up; kicked: hung up at once
+            farewell = FAREWELL if command.reason == "last_call" else None
+            await self.lines.close(command.agent_id, command.reason, farewell=farewell)
+            self._left(command.agent_id, command.reason)
         return []
+
+    def _left(self, agent_id: str, reason: str) -> None:
+        """Whoever waits for the agent's next connection learns it left the campaign."""
+        left = f"agent {agent_id} left the campaign ({reason})"
+        for future in self._waiters.pop(agent_id, []):
+            if not future.done():
+                future.set_exception(LoggedOut(left, details={"field": "agentId"}))
 
     async def _dial(self, command: dm.Dial) -> list[Any]:
         try:
@@ -244,6 +266,7 @@ class TenantCampaigns:
                     customer_number=command.number,
                     to_customer_from_number=command.caller_id,
                     answer_timeout_s=command.answer_timeout_s,
+                    agent_line=True,  # answered on its line, the only call that is
                 )
             )
         except ClientError as error:  # the agent was taken or went away meanwhile
@@ -317,11 +340,33 @@ class TenantCampaigns:
     def _campaign_of_call(self, call_id: str) -> str | None:
         return next((c for c, dialer in self.dialers.items() if call_id in dialer.calls), None)
 
+    async def _on_line(self, event: ev.AgentLineEvent) -> None:
+        """Under the lock: a login or a kick sees the line before or after, never halfway."""
+        async with self._lock:
+            await self._line_heard(event)
+
+    async def _line_heard(self, event: ev.AgentLineEvent) -> None:
+        heard = self.lines.heard(event)
+        if heard is None:
+            return  # a line we closed ourselves
+        line, dialer_event = heard
+        campaign_id = self.agent_campaign.get(line.agent_id)
+        if campaign_id is not None and dialer_event is not None:
+            await self._apply(campaign_id, dialer_event)
+        elif isinstance(dialer_event, dm.LineDown):
+            self.lines.forget_codes(line.agent_id)  # never logged in: its agent id is void
+        else:  # answered, not logged in yet: it has `login_window_s` to do it
+            agent = line.agent_id
+            self.lines.expect_login(line, lambda: self._spawn(self._login_expired(agent)))
+
     async def _read(self) -> None:
         while True:
             message = await self._heard.get()
             try:
-                await self._on_message(message)
+                if isinstance(message, Mapping):
+                    await self._on_message(message)
+                else:
+                    await self._on_line(message)
             except Exception:  # keep reading: one bad message must not stop the dialers
                 log.exception("tenant %s: campaign event failed: %s", self.tenant_id, message)
 
@@ -353,46 +398,3 @@ class TenantCampaigns:
             response = self._responses.pop(call_id, None)
             if response is not None:
                 await self._amend(response)
-
-
-class CampaignLoader(CampaignStore, Protocol):
-    async def load_dialers(self, tenant_id: str, now: float) -> list[dl.Dialer]: ...
-
-
-class Campaigns:
-    """Every tenant's campaigns in this process; a tenant's are loaded on first use, so a
-    restart resumes them where the store left them."""
-
-    def __init__(self, hub: Hub, store: CampaignLoader) -> None:
-        self.hub = hub
-        self.store = store
-        self.tenants: dict[str, TenantCampaigns] = {}
-        self._loading = asyncio.Lock()
-        hub.on_stop.append(self.stop)
-
-    @classmethod
-    def of(cls, hub: Hub, store: CampaignLoader) -> Campaigns:
-        """The hub's one `Campaigns` (kept in `hub.extensions`)."""
-        found = hub.extensions.get("callfire")
-        if not isinstance(found, Campaigns):
-            found = hub.extensions["callfire"] = cls(hub, store)
-        return found
-
-    async def tenant(self, tenant_id: str) -> TenantCampaigns:
-        found = self.tenants.get(tenant_id)
-        if found is not None:
-            return found
-        async with self._loading:
-            found = self.tenants.get(tenant_id)
-            if found is None:
-                runtime = self.hub.runtime(tenant_id)
-                found = TenantCampaigns(runtime, self.store)
-                for dialer in await self.store.load_dialers(tenant_id, runtime.clock()):
-                    found.add(dialer)
-                self.tenants[tenant_id] = found
-        return found
-
-    async def stop(self) -> None:
-        for campaigns in self.tenants.values():
-            await campaigns.stop()
-        self.tenants.clear()

@@ -4,21 +4,24 @@ Test callers place calls to hotline numbers, press keys and hang up; test agent 
 register (which puts the agent online), ring, answer (optionally after a delay), reject and
 hang up; customers dialled by callouts and callbacks answer, are busy or do not answer as
 the sandbox says. Every call keeps what it heard (prompts, greeting, hold music) so a test
-or a person can see the IVR at work. It is the embedded default adapter, not a mock: calls
-through it go through exactly the engine and runtime real calls use.
+or a person can see the IVR at work; agent lines (seed 003) are in `virtual_lines`. It is the
+embedded default adapter, not a mock: calls through it go through exactly the engine and
+runtime real calls use.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from helpline.core import commands as cmd
 from helpline.core import events as ev
 from helpline.core.errors import Conflict, NotFound
-from helpline.ports import PostEvent, TelephonyCommand
+from helpline.ports import PostEvent, PostLineEvent, TelephonyCommand
+from helpline.telephony.virtual_lines import VirtualLines
 
 ENDED_KEPT = 1000  # ended calls the sandbox still shows
 
@@ -71,25 +74,54 @@ class VirtualCarrier:
         self.devices: dict[tuple[str, str], VirtualDevice] = {}
         self.customers: dict[tuple[str, str], CustomerBehaviour] = {}
         self._later: set[asyncio.TimerHandle] = set()
+        self.lines = VirtualLines(self)
 
     def attach(self, post: PostEvent) -> None:
         self._post = post
+
+    def listen_lines(self, listener: PostLineEvent) -> None:
+        self.lines.listen(listener)
 
     def _emit(self, tenant_id: str, event: ev.Event) -> None:
         if self._post is None:
             raise RuntimeError("the virtual carrier is not attached to a runtime")
         self._post(tenant_id, event)
 
+    emit = _emit
+
     def _emit_later(self, delay: float, tenant_id: str, event: ev.Event) -> None:
+        self.later(delay, lambda: self._emit(tenant_id, event))
+
+    def later(self, delay: float, action: Callable[[], None]) -> asyncio.TimerHandle:
+        """Run `action` after `delay` seconds (cancelled by `close`)."""
         loop = asyncio.get_running_loop()
         handle: asyncio.TimerHandle
 
         def fire() -> None:
             self._later.discard(handle)
-            self._emit(tenant_id, event)
+            action()
 
         handle = loop.call_later(max(0.0, delay), fire)
         self._later.add(handle)
+        return handle
+
+    def behaviour(self, tenant_id: str, number: str) -> CustomerBehaviour:
+        """How a number the carrier dials responds (a customer's, an agent's phone)."""
+        return self.customers.get((tenant_id, number), CustomerBehaviour())
+
+    def new_call(
+        self, tenant_id: str, call_id: str, *, from_number: str, to_number: str
+    ) -> VirtualCall:
+        placed = VirtualCall(call_id=call_id, from_number=from_number, to_number=to_number)
+        self.calls[(tenant_id, call_id)] = placed
+        return placed
+
+    def presence_changed(self, tenant_id: str, agent_id: str) -> None:
+        """The agent is online while its sandbox device is registered. Its agent line is no
+        presence: it carries only the campaign's callouts (`OfferCall.agent_line`), so a queue
+        must not count the agent reachable through it (seed 003)."""
+        online = (tenant_id, agent_id) in self.devices
+        self._emit(tenant_id, ev.AgentPresenceChanged(agent_id=agent_id, online=online))
 
     def close(self) -> None:
         for handle in self._later:
@@ -133,13 +165,14 @@ class VirtualCarrier:
 
     def register_device(self, tenant_id: str, device: VirtualDevice) -> VirtualDevice:
         self.devices[(tenant_id, device.agent_id)] = device
-        self._emit(tenant_id, ev.AgentPresenceChanged(agent_id=device.agent_id, online=True))
+        self.presence_changed(tenant_id, device.agent_id)
         return device
 
     def unregister_device(self, tenant_id: str, agent_id: str) -> None:
         if self.devices.pop((tenant_id, agent_id), None) is None:
             raise NotFound(f"no sandbox device for agent {agent_id}", details={"field": "agent_id"})
-        self._emit(tenant_id, ev.AgentPresenceChanged(agent_id=agent_id, online=False))
+        self.lines.device_gone(tenant_id, agent_id)  # a line on the device ends with it
+        self.presence_changed(tenant_id, agent_id)
 
     def device(self, tenant_id: str, agent_id: str) -> VirtualDevice:
         found = self.devices.get((tenant_id, agent_id))
@@ -149,6 +182,8 @@ class VirtualCarrier:
 
     def device_answer(self, tenant_id: str, agent_id: str, call_id: str) -> None:
         device = self.device(tenant_id, agent_id)
+        if self.lines.device_answer(tenant_id, agent_id, call_id):
+            return  # its agent line, answered by hand
         if call_id not in device.ringing:
             raise Conflict(
                 f"call {call_id} is not ringing on {agent_id}", details={"field": "call_id"}
@@ -157,6 +192,8 @@ class VirtualCarrier:
 
     def device_reject(self, tenant_id: str, agent_id: str, call_id: str) -> None:
         device = self.device(tenant_id, agent_id)
+        if self.lines.device_reject(tenant_id, agent_id, call_id):
+            return
         if call_id not in device.ringing:
             raise Conflict(
                 f"call {call_id} is not ringing on {agent_id}", details={"field": "call_id"}
@@ -166,6 +203,10 @@ class VirtualCarrier:
 
     def device_hang_up(self, tenant_id: str, agent_id: str) -> None:
         device = self.device(tenant_id, agent_id)
+        line = self.lines.open_line(tenant_id, agent_id)
+        if line is not None and line.command.phone_number is None and device.on_call is None:
+            self.lines.hang_up(tenant_id, agent_id)  # the device holds the agent's line
+            return
         if device.on_call is None:
             raise Conflict(f"agent {agent_id} is on no call", details={"field": "agent_id"})
         self._emit(tenant_id, ev.CallHungUp(call_id=device.on_call, party=ev.Party.AGENT))
@@ -173,6 +214,9 @@ class VirtualCarrier:
     # -- the engine's commands -----------------------------------------------------------------
 
     async def execute(self, tenant_id: str, command: TelephonyCommand) -> None:
+        if isinstance(command, cmd.OpenAgentLine | cmd.HoldAgentLine | cmd.CloseAgentLine):
+            self.lines.execute(tenant_id, command)
+            return
         placed = self.calls.get((tenant_id, command.call_id))
         if placed is None:  # callout and callback calls start here, not at the sandbox
             placed = VirtualCall(call_id=command.call_id, from_number="", to_number="")
@@ -196,7 +240,8 @@ class VirtualCarrier:
             placed.held = command.on
             placed.heard.append({"kind": "hold" if command.on else "resume"})
         elif isinstance(command, cmd.OfferCall):
-            self._ring(tenant_id, command)
+            if not self.lines.take_offer(tenant_id, command):
+                self._ring(tenant_id, command)
         elif isinstance(command, cmd.CancelOffer):
             device = self.devices.get((tenant_id, command.agent_id))
             if device is not None and command.call_id in device.ringing:
@@ -205,8 +250,9 @@ class VirtualCarrier:
             placed.state = "connected"
             placed.agent_id = command.agent_id
             placed.held = False
+            on_line = self.lines.bridged(tenant_id, command, placed.to_number)
             for (tenant, agent_id), device in self.devices.items():
-                if tenant != tenant_id:
+                if tenant != tenant_id or (on_line and agent_id == command.agent_id):
                     continue
                 if agent_id == command.agent_id:
                     device.ringing = [c for c in device.ringing if c != command.call_id]
@@ -261,14 +307,8 @@ class VirtualCarrier:
     def _hang_up(self, tenant_id: str, placed: VirtualCall, command: cmd.Hangup) -> None:
         if command.prompt is not None:
             placed.heard.append({"kind": "prompt", "text": command.prompt.text})
-        placed.state = "ended"
-        placed.end_reason = command.reason
-        key = (tenant_id, command.call_id)
-        self._ended[key] = None
-        self._ended.move_to_end(key)
-        while len(self._ended) > ENDED_KEPT:
-            old, _ = self._ended.popitem(last=False)
-            self.calls.pop(old, None)
+        self.call_over(tenant_id, placed, command.reason)
+        self.lines.call_ended(tenant_id, command.call_id)
         for (tenant, _), device in self.devices.items():
             if tenant != tenant_id:
                 continue
@@ -276,3 +316,14 @@ class VirtualCarrier:
                 device.ringing.remove(command.call_id)
             if device.on_call == command.call_id:
                 device.on_call = None
+
+    def call_over(self, tenant_id: str, placed: VirtualCall, reason: str) -> None:
+        """The call ended: kept for the sandbox to show until ENDED_KEPT newer ones end."""
+        placed.state = "ended"
+        placed.end_reason = reason
+        key = (tenant_id, placed.call_id)
+        self._ended[key] = None
+        self._ended.move_to_end(key)
+        while len(self._ended) > ENDED_KEPT:
+            old, _ = self._ended.popitem(last=False)
+            self.calls.pop(old, None)

@@ -1,5 +1,5 @@
 """Regressions from the review of issue 5 (CallFire): the dialer never loses what the engine
-tells it (B1), a kick while the agent's phone rings spares the customer's number (S1), a big
+tells it (B1), a kick while the customer's phone rings spares its number (S1), a big
 number list is one batch (S2), `disposition`/`notes` are taken and unknown parameters named
 (S3), integers are ASCII digits and contact objects bounded, attempts live at a restart get
 an outcome."""
@@ -17,13 +17,14 @@ from test_callfire_restart import restarted
 
 from helpline.core import dialer as dl
 from helpline.core import dialer_messages as dm
-from helpline.runtime.campaigns import Campaigns, TenantCampaigns
+from helpline.runtime.campaign_registry import Campaigns
+from helpline.runtime.campaigns import TenantCampaigns
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-async def customer(api: Api, number: str, *, answer: bool) -> None:
-    body = {"answer": answer, "failure": "no_answer"}
+async def customer(api: Api, number: str, *, answer: bool, delay_s: float = 0.0) -> None:
+    body = {"answer": answer, "failure": "no_answer", "delay_s": delay_s}
     ok(await api.client.put(f"/v1/sandbox/customers/{number}", json=body))
 
 
@@ -88,19 +89,21 @@ async def test_a_lost_call_end_is_reconciled_from_the_record(api: Api) -> None:
     assert second["toNumber"] == "+15557100012"
 
 
-async def test_kicked_while_its_phone_rings_the_number_is_not_final(api: Api) -> None:
-    """S1: the customer was never dialled: UNDIALED, due again, no attempt counted."""
+async def test_kicked_while_the_customer_rings_the_number_is_not_final(api: Api) -> None:
+    """S1: the agent was kicked before the customer answered (seed 003: the agent waits on
+    its agent line, so it is the customer's phone that rings): UNDIALED, due again, no
+    attempt counted."""
     number = "+15557100021"
-    await customer(api, number, answer=True)
+    await customer(api, number, answer=True, delay_s=60)
     campaign_id = await campaign(api, [number], maxAttempts=3)
-    await device(api.client, "carol", auto_answer=False)
+    await device(api.client, "carol")
     agent_id = await log_in(api, campaign_id, "carol")
     await call_ok(api, "startCampaign", 204, campaignId=campaign_id)
     call_id = f"cf-{campaign_id}-1-1"
 
     async def ringing() -> bool | None:
         live = await api.client.get(f"/v1/calls/{call_id}")
-        return live.status_code == 200 or None
+        return (live.status_code == 200 and live.json()["state"] == "dialing_customer") or None
 
     await poll(ringing)
     await call_ok(api, "kickAgent", 204, campaignId=campaign_id, agentId=agent_id)
@@ -210,12 +213,12 @@ async def test_integers_are_ascii_digits_and_contacts_are_bounded(
 
 
 async def test_attempts_live_at_a_restart_get_an_outcome(api: Api) -> None:
-    """The dial that was ringing the agent when the process went away is closed (not_dialed)
-    and its number dialled again after the restart."""
+    """The dial that was ringing the customer when the process went away is closed
+    (not_dialed) and its number dialled again after the restart."""
     number = "+15557100051"
-    await customer(api, number, answer=True)
+    await customer(api, number, answer=True, delay_s=60)
     campaign_id = await campaign(api, [number])
-    await device(api.client, "erin", auto_answer=False)
+    await device(api.client, "erin")
     await log_in(api, campaign_id, "erin")
     await call_ok(api, "startCampaign", 204, campaignId=campaign_id)
     store = api.app.state.helpline.store.callfire
@@ -247,7 +250,8 @@ async def test_the_sweep_reconciles_without_a_wake_up(api: Api) -> None:
         assert tenant.available("frank")
         dialer = dl.Dialer("999", dm.Rules())
         tenant.add(dialer)
-        dialer.handle(dm.AgentLoggedIn(agent_id="frank", available=False), runtime.clock())
+        login = dm.AgentLoggedIn(agent_id="frank", available=False, line_up=True)
+        dialer.handle(login, runtime.clock())
 
         async def refreshed() -> bool | None:
             return dialer.sessions["frank"].available or None

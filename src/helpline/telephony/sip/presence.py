@@ -5,7 +5,8 @@ adapters (the browser's softphone, the sandbox's devices), which report their ow
 If each source's event went straight to the engine, a phone unregistering would put offline
 an agent whose softphone is still open. So the SIP adapter sees every presence event the
 adapters behind it post, and the engine hears the OR of the two: SIP bindings, and whatever
-the others last said.
+the others last said. An agent line (seed 003, `agent_lines`) is no presence: it carries
+only its campaign's callouts, so queues must not count the agent reachable through it.
 """
 
 from __future__ import annotations

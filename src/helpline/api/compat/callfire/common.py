@@ -25,7 +25,8 @@ from helpline.api.deps import app_state_of, resolve_principal
 from helpline.api.errors import Forbidden, Unauthorized, VendorError, status_for
 from helpline.api.state import AppState
 from helpline.core.errors import HelplineError
-from helpline.runtime.campaigns import Campaigns, TenantCampaigns
+from helpline.runtime.campaign_registry import Campaigns
+from helpline.runtime.campaigns import TenantCampaigns
 
 P = ParamSpec("P")
 

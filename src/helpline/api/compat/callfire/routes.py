@@ -22,6 +22,7 @@ from helpline.api.compat.callfire.common import (
     tenant_of,
     vendor_errors,
 )
+from helpline.api.compat.common import RULE, dialable
 from helpline.core import dialer as dl
 from helpline.core import dialer_messages as dm
 from helpline.store.compat.callfire import CallfireCampaign, rules_of
@@ -225,7 +226,9 @@ async def stop_campaign(request: Request) -> Response:
 @vendor_errors
 async def send_agent_call_back(request: Request) -> Response:
     """The agent to call back: `userId` (a Helpline agent id) or `phonenumber` (an agent's
-    phone number in the center document). Answers the agent id it will log in with."""
+    phone number in the center document), or both (call that agent at that number). Seed
+    003 step 1: the agent's phone is called (`phonenumber`, else the agent's number in the
+    center document, else its own device), and hears the agent id this answers."""
     params = await Params.read(request)
     state, tenant_id, row = await _campaign_row(request, params)
     campaigns = await campaigns_of(state, tenant_id)
@@ -233,6 +236,11 @@ async def send_agent_call_back(request: Request) -> Response:
     phone = params.text("phonenumber", required=False, limit=40)
     if user is None and phone is None:
         raise fault(400, "phonenumber or userId is required")
+    if phone is not None:
+        dialled = dialable(phone)
+        if dialled is None:
+            raise fault(400, f"phonenumber is not {RULE}")
+        phone = dialled
     if user is None:
         matches = [
             a.id
@@ -242,7 +250,10 @@ async def send_agent_call_back(request: Request) -> Response:
         if not matches:
             raise fault(404, f"phonenumber {phone} is no agent's phone number")
         user = matches[0]
-    code = campaigns.call_back(str(row.id), user)
+    if phone is None:
+        agent = campaigns.runtime.engine.agents.get(user)
+        phone = agent.phone_number if agent is not None and not agent.removed else None
+    code = await campaigns.call_back(str(row.id), user, phone)
     return JSONResponse({"agentId": code})
 
 
@@ -258,7 +269,7 @@ async def _agent(request: Request) -> tuple[Params, Any, str, str, Any]:
 @vendor_errors
 async def login_agent(request: Request) -> Response:
     _, _, campaign_id, code, campaigns = await _agent(request)
-    await campaigns.login(campaign_id, campaigns.agent_of(campaign_id, code))
+    await campaigns.login(campaign_id, code)
     return Response(status_code=204)
 
 
@@ -300,7 +311,5 @@ async def store_agent_response(request: Request) -> Response:
 @vendor_errors
 async def kick_agent(request: Request) -> Response:
     _, _, campaign_id, code, campaigns = await _agent(request)
-    await campaigns.apply(
-        campaign_id, dm.AgentKicked(agent_id=campaigns.agent_of(campaign_id, code))
-    )
+    await campaigns.kick(campaign_id, code)
     return Response(status_code=204)
