@@ -1,30 +1,41 @@
-"""Calls per second through Helpline's B2BUA (issue 7, "Performance").
+"""Calls per second through Helpline's B2BUA and through Sippy B2BUA (issue 7, "Performance").
 
-    python bench/bench_sip.py                  # raise the rate until calls fail (~2 min)
+    python bench/bench_sip.py                  # both B2BUAs, raise the rate until calls fail
     python bench/bench_sip.py --quick          # a tiny run: that it works, not how fast
-    python bench/bench_sip.py --start 50 --factor 1.25 --seconds 10 --agents 400
+    python bench/bench_sip.py --b2bua helpline --start 50 --factor 1.25 --seconds 10
+    python bench/bench_sip.py --b2bua helpline --start 150 --max 150 --profile prof.txt
 
-A real `helpline serve` (its own process, SQLite in a temporary directory, uvloop through
-uvicorn when installed) with one tenant: number 100 goes to a queue served by a group of
-`--agents` agents. Every agent's SIP account registers with digest (a small UDP
-client here, `register`), all with the same Contact: one auto-answering
-sipp (agent_phone.xml) that answers every offered call. Then sipp as the carrier
-(caller.xml, from 127.0.0.2, the trunk's allow-listed address) places calls to 100 at a
-fixed rate for `--seconds`: INVITE -> queue (our RTP endpoint answers and plays the hold
-music) -> OfferCall -> INVITE to the agent's phone -> 200 -> ACK -> bridge (the caller's
-socket handed from the endpoint to the RTP relay) -> the caller's BYE -> BYE to the agent ->
-the call record written. A step passes when sipp's caller reports no failed call AND every call of
+The same load for both: sipp as the carrier's caller (bench/scenarios/b2bua_caller.xml)
+places calls to number 100 at a fixed rate for `--seconds`, each held `--hold-ms`, and one
+auto-answering sipp (tests/sipnet/scenarios/agent_phone.xml) answers the B-legs; the rate
+goes up by `--factor` from `--start` until a step has a failed call (see `sip_load.ramp`).
+
+Helpline: a real `helpline serve` (its own process, SQLite in a temporary directory, uvloop
+through uvicorn when installed) with one tenant: number 100 goes to a queue served by a group
+of `--agents` agents. Every agent's SIP account registers with digest (`register`), all with
+the auto-answering sipp as Contact. The caller comes from 127.0.0.2, the trunk's allow-listed
+address: INVITE -> queue (our RTP endpoint answers and plays the hold music) -> OfferCall ->
+INVITE to the agent's phone -> 200 -> ACK -> bridge -> the caller's BYE -> BYE to the agent
+-> the call record written. A step passes when sipp reports no failed call AND every call of
 the step has its record, answered by an agent (the runtime writes records behind the calls:
-the step waits for them, and prints how long that took); the rate goes up by `--factor`
-until a step fails. Printed: each step's offered rate, the achieved rate, failed calls,
-answered calls, records written, the drain time; then the highest passing rate.
+the step waits for them, and prints how long that took).
+
+Sippy B2BUA (PyPI `sippy`, started by bench/sippy_b2bua.py with one UDP worker, its message
+log off): every INVITE bridged straight to the agent phone (`-n`). A step passes when sipp
+reports no failed call.
+
+Printed per step: offered rate, achieved rate, calls, failed calls, the caller's
+retransmissions (a B2BUA falling behind shows there first), the B2BUA process's CPU share
+(100 % is one core), and for Helpline the answered records and the drain time; then the
+highest passing rate of each and their ratio. `--profile FILE` samples the Helpline server
+with py-spy over its whole ramp (collapsed stacks of the thread holding the interpreter
+lock, one line per stack).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import os
 import shutil
 import signal
@@ -33,7 +44,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,26 +53,12 @@ from helpline.sip.auth import answer_challenge
 from helpline.sip.message import Response, parse_message
 from helpline.store import Store
 from helpline.telephony.sip import set_password
+from sip_load import Step, answers_options, call_step, free_port, ramp, start_agent_phone
 
-ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ROOT / "tests" / "sipnet" / "scenarios"
+BENCH = Path(__file__).resolve().parent
 TENANT = "bench"
 TRUNK_HOST = "127.0.0.2"
 PASSWORD = "bench-password"
-
-
-def free_port() -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
 
 
 def center(agents: int) -> dict[str, Any]:
@@ -117,22 +115,6 @@ async def drain(database_url: str, expected: int, patience_s: float = 20.0) -> t
         await store.close()
 
 
-def options_answered(port: int) -> bool:
-    request = (
-        f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n"
-        "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKb1;rport\r\n"
-        "From: <sip:b@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: bench-probe\r\n"
-        "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-    ).encode()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(0.3)
-        sock.sendto(request, ("127.0.0.1", port))
-        try:
-            return sock.recv(4096).startswith(b"SIP/2.0 200")
-        except OSError:
-            return False
-
-
 def register(sip_port: int, user: str, contact_port: int) -> None:
     """One agent's phone registers with digest (RFC 3261 10.2, 22.4): REGISTER, 401,
     REGISTER with the answer to the challenge, 200. The Contact is the auto-answering sipp."""
@@ -166,73 +148,47 @@ def register(sip_port: int, user: str, contact_port: int) -> None:
             authorization = f"Authorization: {answer}\r\n"
 
 
-@dataclass
-class Step:
-    rate: float
-    calls: int
-    successful: int
-    failed: int
-    seconds: float
-    records: int = 0
-    answered: int = 0  # records of this step's calls that an agent answered
-    drain_s: float = 0.0  # how long the records took to be written after the step
-
-    @property
-    def achieved(self) -> float:
-        return self.successful / self.seconds if self.seconds else 0.0
+def stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
-def sipp(*args: str, cwd: Path, timeout: float) -> int:
-    done = subprocess.run(
-        ["sipp", "-nostdin", *args],
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        timeout=timeout,
-        check=False,
-    )
-    return done.returncode
+def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while not answers_options(port):
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise SystemExit(f"the B2BUA did not start: see {log}")
 
 
-def read_stats(path: Path) -> tuple[int, int]:
-    """(successful, failed) from the last line of sipp's -trace_stat CSV."""
-    with path.open(newline="") as handle:
-        rows = list(csv.reader(handle, delimiter=";"))
-    header, last = rows[0], rows[-1]
-    return int(last[header.index("SuccessfulCall(C)")]), int(last[header.index("FailedCall(C)")])
-
-
-def run_step(work: Path, sip_port: int, rate: float, seconds: float, hold_ms: int) -> Step:
-    calls = max(1, round(rate * seconds))
-    step_dir = work / f"rate-{rate:g}"
-    step_dir.mkdir()
-    started = time.monotonic()
-    sipp(
-        "-sf", str(SCENARIOS / "caller.xml"), "-s", "100",
-        "-i", TRUNK_HOST, "-p", str(free_port()),
-        "-r", f"{rate:g}", "-m", str(calls), "-d", str(hold_ms),
-        "-timeout", f"{seconds + 30:g}s", "-trace_stat", "-stf", "stats.csv", "-fd", "1",
-        f"127.0.0.1:{sip_port}",
-        cwd=step_dir, timeout=seconds + 60,
+@contextmanager
+def profiled(pid: int, path: str | None) -> Iterator[None]:
+    """py-spy samples `pid` while the body runs (collapsed stacks into `path`); only the
+    thread holding the interpreter lock is sampled, so the stacks are where CPU goes, not
+    where a thread waits for the lock."""
+    if path is None:
+        yield
+        return
+    if shutil.which("py-spy") is None:
+        raise SystemExit("--profile needs py-spy (pip install py-spy)")
+    spy = subprocess.Popen(
+        ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+         "--output", path, "--nonblocking", "--gil"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    elapsed = time.monotonic() - started
-    successful, failed = read_stats(step_dir / "stats.csv")
-    return Step(rate, calls, successful, failed, elapsed)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        spy.wait(timeout=60)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--agents", type=int, default=300)
-    parser.add_argument("--start", type=float, default=25.0, help="first rate (calls/s)")
-    parser.add_argument("--factor", type=float, default=1.4, help="rate multiplier per step")
-    parser.add_argument("--max", type=float, default=2000.0, help="stop at this rate")
-    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each step")
-    parser.add_argument("--hold-ms", type=int, default=300, help="talk time of each call")
-    parser.add_argument("--quick", action="store_true", help="5 agents, one step of 3 cps")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.agents, args.start, args.max, args.seconds = 5, 3.0, 3.0, 2.0
-    work = Path(tempfile.mkdtemp(prefix="bench-sip-"))
+def run_helpline(work: Path, args: argparse.Namespace) -> float:
+    """Helpline's ramp; the highest rate with no failed call."""
+    work.mkdir()
     database_url = f"sqlite+aiosqlite:///{work / 'helpline.db'}"
     accounts = work / "sip-accounts.json"
     asyncio.run(seed(database_url, accounts, args.agents))
@@ -244,65 +200,114 @@ def main(argv: list[str] | None = None) -> int:
         "HELPLINE_SIP_TRUSTED": '["127.0.0.1"]',  # the load's phones: no abuse limits
         "HELPLINE_MEDIA_DIR": str(work / "media"),
     }
-    log = (work / "server.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "helpline.cli", "serve", "--port", str(http_port),
-         "--database", database_url, "--sip-port", str(sip_port), "--sip-host", "127.0.0.1"],
-        env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=log,
-    )  # fmt: skip
-    phone = None
+    log = work / "server.log"
+    server = phone = None
+    with log.open("w") as log_file:
+        try:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "helpline.cli", "serve", "--port", str(http_port),
+                 "--database", database_url, "--sip-port", str(sip_port),
+                 "--sip-host", "127.0.0.1"],
+                env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=log_file,
+            )  # fmt: skip
+            wait_listening(sip_port, server, log)
+            phone = start_agent_phone(work, phone_port)
+            for i in range(args.agents):
+                register(sip_port, f"{TENANT}_a{i}", phone_port)
+            time.sleep(0.5)
+            offered = recorded = answered_before = 0
+
+            def step(rate: float) -> Step:
+                nonlocal offered, recorded, answered_before
+                assert server is not None
+                target = f"127.0.0.1:{sip_port}"
+                result = call_step(
+                    work, target, TRUNK_HOST, rate,
+                    seconds=args.seconds, hold_ms=args.hold_ms, pid=server.pid,
+                )  # fmt: skip
+                offered += result.calls
+                drain_started = time.monotonic()
+                total, answered = asyncio.run(drain(database_url, offered))
+                recorded = total
+                result.answered, answered_before = answered - answered_before, answered
+                result.drain_s = time.monotonic() - drain_started
+                return result
+
+            title = f"Helpline: {args.agents} agents registered, queue -> agent phone"
+            with profiled(server.pid, args.profile):
+                best, _ = ramp(title, step, args.start, args.factor, args.max)
+            return best
+        finally:
+            stop(phone)
+            stop(server)
+
+
+def run_sippy(work: Path, args: argparse.Namespace) -> float:
+    """Sippy B2BUA's ramp; the highest rate with no failed call."""
+    work.mkdir()
+    sip_port, phone_port = free_port(), free_port()
+    log = work / "sippy.log"
+    env = {**os.environ, "SIPLOG_BEND": "none"}
+    b2bua = phone = None
+    with log.open("w") as log_file:
+        try:
+            b2bua = subprocess.Popen(
+                [sys.executable, str(BENCH / "sippy_b2bua.py"), "-f", "-l", "127.0.0.1",
+                 "-p", str(sip_port), "-n", f"127.0.0.1:{phone_port}"],
+                env=env, cwd=work, stdout=log_file, stderr=log_file,
+            )  # fmt: skip
+            wait_listening(sip_port, b2bua, log)
+            phone = start_agent_phone(work, phone_port)
+            time.sleep(0.5)
+
+            def step(rate: float) -> Step:
+                assert b2bua is not None
+                target = f"127.0.0.1:{sip_port}"
+                return call_step(
+                    work, target, TRUNK_HOST, rate,
+                    seconds=args.seconds, hold_ms=args.hold_ms, pid=b2bua.pid,
+                )  # fmt: skip
+
+            title = "Sippy B2BUA (b2bua_simple, one UDP worker) -> agent phone"
+            best, _ = ramp(title, step, args.start, args.factor, args.max)
+            return best
+        finally:
+            stop(phone)
+            stop(b2bua)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--b2bua", choices=("both", "helpline", "sippy"), default="both")
+    parser.add_argument("--agents", type=int, default=300)
+    parser.add_argument("--start", type=float, default=25.0, help="first rate (calls/s)")
+    parser.add_argument("--factor", type=float, default=1.4, help="rate multiplier per step")
+    parser.add_argument("--max", type=float, default=2000.0, help="stop at this rate")
+    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each step")
+    parser.add_argument("--hold-ms", type=int, default=300, help="talk time of each call")
+    parser.add_argument("--profile", help="py-spy the Helpline server into this file")
+    parser.add_argument("--quick", action="store_true", help="5 agents, one step of 3 cps")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.agents, args.start, args.max, args.seconds = 5, 3.0, 3.0, 2.0
+    work = Path(tempfile.mkdtemp(prefix="bench-sip-"))
+    print(f"steps of {args.seconds:g} s, calls held {args.hold_ms} ms, rate x{args.factor:g}")
+    results: dict[str, float] = {}
     try:
-        deadline = time.monotonic() + 30
-        while not options_answered(sip_port):
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit(f"the server did not start: see {work / 'server.log'}")
-        phone = subprocess.Popen(
-            ["sipp", "-nostdin", "-sf", str(SCENARIOS / "agent_phone.xml"), "-i", "127.0.0.1",
-             "-p", str(phone_port), "-bind_local"],
-            cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        for i in range(args.agents):
-            register(sip_port, f"{TENANT}_a{i}", phone_port)
-        time.sleep(0.5)
-        print(
-            f"{args.agents} agents registered; steps of {args.seconds:g} s, hold {args.hold_ms} ms"
-        )
-        print(
-            f"{'offered cps':>12} {'achieved':>9} {'calls':>7} {'failed':>7} {'answered':>9}"
-            f" {'records':>8} {'drain s':>8}"
-        )
-        best = 0.0
-        rate = args.start
-        offered = recorded = answered_before = 0
-        while rate <= args.max:
-            step = run_step(work, sip_port, rate, args.seconds, args.hold_ms)
-            offered += step.calls
-            drain_started = time.monotonic()
-            total, answered = asyncio.run(drain(database_url, offered))
-            step.records, recorded = total - recorded, total
-            step.answered, answered_before = answered - answered_before, answered
-            step.drain_s = time.monotonic() - drain_started
-            print(
-                f"{step.rate:12.1f} {step.achieved:9.1f} {step.calls:7d} {step.failed:7d}"
-                f" {step.answered:9d} {step.records:8d} {step.drain_s:8.1f}"
-            )
-            if step.failed or step.successful < step.calls or step.answered < step.calls:
-                break
-            best = rate
-            rate = round(rate * args.factor, 1)
-        print(f"highest rate with zero failed calls: {best:g} calls/s")
-        return 0 if best > 0 else 1
+        if args.b2bua in ("both", "helpline"):
+            results["Helpline"] = run_helpline(work / "helpline", args)
+        if args.b2bua in ("both", "sippy"):
+            results["Sippy B2BUA"] = run_sippy(work / "sippy", args)
     finally:
-        for process in (phone, server):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-        log.close()
         if os.environ.get("BENCH_KEEP") is None:
             shutil.rmtree(work, ignore_errors=True)
+    print()
+    for name, best in results.items():
+        print(f"{name}: highest rate with zero failed calls: {best:g} calls/s")
+    helpline, sippy = results.get("Helpline"), results.get("Sippy B2BUA")
+    if helpline is not None and sippy:
+        print(f"Helpline / Sippy B2BUA: {helpline / sippy:.2f}")
+    return 0 if results and all(results.values()) else 1
 
 
 if __name__ == "__main__":

@@ -114,6 +114,15 @@ class NameAddr:
         return f"{display}<{self.uri}>{format_params(self.params)}"
 
 
+# The parsed values below are cached by their text: one message's fields are read several
+# times (the parser's checks, the transaction layer, the Via rules, the TU) and a dialog's
+# From, To and Contact recur in every message of the call. What comes back is shared, so it
+# is never changed in place (`with_params` makes a new one); a value that fails to parse
+# raises, and lru_cache keeps no exception.
+_PARSED_CACHE_SIZE = 8192
+
+
+@lru_cache(maxsize=_PARSED_CACHE_SIZE)
 def parse_name_addr(value: str, what: str = "name-addr") -> NameAddr:
     """`name-addr` or `addr-spec`, then header parameters (From, To, Contact, Route...)."""
     value = value.strip(" \t")
@@ -172,6 +181,7 @@ class Via:
         return f"{self.protocol}/{self.transport} {self.sent_by}{format_params(self.params)}"
 
 
+@lru_cache(maxsize=_PARSED_CACHE_SIZE)
 def parse_via(value: str) -> Via:
     """`sent-protocol LWS sent-by *( SEMI via-params )` (RFC 3261 20.42, 25.1)."""
     match = _VIA_RE.fullmatch(value)
@@ -198,6 +208,7 @@ class CSeq:
         return f"{self.number} {self.method}"
 
 
+@lru_cache(maxsize=_PARSED_CACHE_SIZE)
 def parse_cseq(value: str) -> CSeq:
     """`1*DIGIT LWS Method`, the number below 2**32 (RFC 4475 3.1.2.4)."""
     parts = value.split()

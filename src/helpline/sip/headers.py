@@ -148,8 +148,12 @@ def split_list(value: str) -> list[str]:
     Empty elements are dropped: RFC 3261 7.3.1 lists are `#element`, and RFC 2616's `#` rule
     (which RFC 3261 borrows) allows null elements.
     """
-    if '"' not in value and "<" not in value:  # the common case, at C speed
-        return [part.strip() for part in value.split(",") if part.strip()]
+    if '"' not in value:
+        if "," not in value:  # one element (a Via, a Contact): the common case
+            value = value.strip()
+            return [value] if value else []
+        if "<" not in value:  # nothing to respect: at C speed
+            return [part.strip() for part in value.split(",") if part.strip()]
     return [part.strip() for part in _LIST_ELEMENT.findall(value) if part.strip()]
 
 
@@ -165,13 +169,36 @@ def _key(name: str) -> str:
     return canonical_name(name).lower()
 
 
-class Headers:
-    """Header fields in wire order; lookups ignore case and compact forms."""
+# (lookup key, conventional spelling) by header name as it came off the wire; a plain dict
+# (the parser looks up every field line), bounded like an lru_cache would be
+_NAMES: dict[str, tuple[str, str]] = {}
+_MAX_NAMES = 1024
 
-    __slots__ = ("_fields",)
+
+def _key_and_name(name: str) -> tuple[str, str]:
+    names = _NAMES.get(name)
+    if names is None:
+        canonical = canonical_name(name)
+        names = (canonical.lower(), canonical)
+        if len(_NAMES) < _MAX_NAMES:  # a peer inventing names must not grow it for ever
+            _NAMES[name] = names
+    return names
+
+
+class Headers:
+    """Header fields in wire order; lookups ignore case and compact forms.
+
+    Lookups go through an index (key -> values in order) built on the first lookup and
+    dropped on every change: a parsed message is read many times (the parser's checks, the
+    transaction layer, the TU) and changed rarely, so each read is one dict lookup instead of
+    a scan of every field.
+    """
+
+    __slots__ = ("_fields", "_index")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         self._fields: list[tuple[str, str, str]] = []  # (key, name as sent, value)
+        self._index: dict[str, list[str]] | None = None
         for name, value in fields:
             self.add(name, value)
 
@@ -179,18 +206,34 @@ class Headers:
     def from_parsed(cls, fields: Iterable[tuple[str, str]]) -> Headers:
         """For the parser: names already checked to be tokens, values free of CR and LF."""
         headers = cls()
-        headers._fields = [(_key(name), canonical_name(name), value) for name, value in fields]
+        known, names = _NAMES.get, _key_and_name
+        headers._fields = [(*(known(name) or names(name)), value) for name, value in fields]
         return headers
+
+    def _lookup(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = {}
+            for key, _, value in self._fields:
+                values = index.get(key)
+                if values is None:
+                    index[key] = [value]
+                else:
+                    values.append(value)
+            self._index = index
+        return index
 
     def add(self, name: str, value: str) -> None:
         """Append a field line (after any existing ones of the same name)."""
         _check_field(name, value)
         self._fields.append((_key(name), canonical_name(name), value))
+        self._index = None
 
     def set(self, name: str, value: str) -> None:
         """Replace every line of `name` by one, kept where the first one was."""
         _check_field(name, value)
         key = _key(name)
+        self._index = None
         for position, field in enumerate(self._fields):
             if field[0] == key:
                 self._fields[position] = (key, canonical_name(name), value)
@@ -209,35 +252,47 @@ class Headers:
                 rest = split_list(line)[1:] if key in LIST_FIELDS else []
                 _check_field(name, value)
                 self._fields[position] = (key, spelled, ", ".join([value, *rest]))
+                self._index = None
                 return
         self.add(name, value)
 
     def remove(self, name: str) -> None:
         key = _key(name)
         self._fields = [field for field in self._fields if field[0] != key]
+        self._index = None
 
     def lines(self, name: str) -> list[str]:
         """The raw values of every line of `name`, not split at commas."""
-        key = _key(name)
-        return [value for existing, _, value in self._fields if existing == key]
+        values = self._lookup().get(_key(name))
+        return [] if values is None else list(values)
+
+    def count(self, name: str) -> int:
+        """How many lines of `name` there are."""
+        values = self._lookup().get(_key(name))
+        return 0 if values is None else len(values)
 
     def get_all(self, name: str) -> list[str]:
         """Every value of `name`; list fields are split at their top-level commas."""
-        values = self.lines(name)
-        if _key(name) in LIST_FIELDS:
+        key = _key(name)
+        values = self._lookup().get(key)
+        if values is None:
+            return []
+        if key in LIST_FIELDS:
             return [part for value in values for part in split_list(value)]
-        return values
+        return list(values)
 
     def get(self, name: str) -> str | None:
         """The first value of `name` (the topmost Via, say), or None."""
         key = _key(name)
-        for existing, _, value in self._fields:
-            if existing == key:
-                if key not in LIST_FIELDS:
-                    return value
-                parts = split_list(value)
-                if parts:
-                    return parts[0]
+        values = self._lookup().get(key)
+        if values is None:
+            return None
+        if key not in LIST_FIELDS:
+            return values[0]
+        for value in values:
+            parts = split_list(value)
+            if parts:
+                return parts[0]
         return None
 
     def copy(self) -> Headers:
@@ -248,8 +303,7 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = _key(name)
-        return any(field[0] == key for field in self._fields)
+        return _key(name) in self._lookup()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter([(name, value) for _, name, value in self._fields])

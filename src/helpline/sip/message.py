@@ -277,7 +277,7 @@ def _check_fields(message: Request | Response) -> None:
         if name not in headers:
             raise SipParseError(f"missing {name} header field")
     for name in _SINGLE_VALUED:
-        if len(headers.lines(name)) > 1:
+        if headers.count(name) > 1:
             raise SipParseError(f"more than one {name} header field")
     if not _CALL_ID.fullmatch(message.call_id):
         raise SipParseError(f"bad Call-ID {message.call_id!r}")

@@ -25,6 +25,8 @@ class Destination:
 
 def _same_address(host: str, source: str) -> bool:
     """Whether sent-by's host is the literal IP address `source` (a name never is)."""
+    if host == source:  # the common case, without parsing either address
+        return True
     try:
         return ip_address(host.strip("[]")) == ip_address(source.strip("[]"))
     except ValueError:
