@@ -61,7 +61,7 @@ def test_the_proxy_port_defaults_to_5060() -> None:
         ({"proxy": "carrier:0"}, "proxy", "host:port"),
         ({"proxy": "carrier:sip"}, "proxy", "host:port"),
         ({"proxy": ":5060"}, "proxy", "host:port"),
-        ({"transport": "tls"}, "transport", "udp"),
+        ({"transport": "sctp"}, "transport", "udp"),
         ({"prefix": "9a"}, "prefix", "pattern"),
         ({"username": "acme"}, None, "password is required"),
         ({"password": "s3cret"}, None, "username is required"),

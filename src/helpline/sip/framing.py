@@ -43,6 +43,10 @@ class StreamFramer:
         self._buffer = bytearray()
         self._max_size = max_size
         self._broken = False
+        # a message dripped in small chunks must cost linear time, not quadratic: how far the
+        # search for the header section's end got, and the whole length once it is known
+        self._scanned = 0
+        self._total: int | None = None
 
     @property
     def broken(self) -> bool:
@@ -67,17 +71,23 @@ class StreamFramer:
 
     def _next(self) -> Framed | None:
         buffer = self._buffer
+        if self._total is not None:  # the header section was read: waiting for the body
+            return self._take(self._total) if len(buffer) >= self._total else None
         if buffer.startswith(b"\r\n\r\n"):
             del buffer[:4]
+            self._scanned = 0
             return KEEP_ALIVE
         while buffer.startswith(b"\r\n") and len(buffer) > 2 and buffer[2:3] != b"\r":
             del buffer[:2]  # a pong or a stray CRLF before a start line (7.5): ignore
-        if bytes(buffer) in (b"\r", b"\r\n", b"\r\n\r"):
-            return None  # might become a ping
-        end = buffer.find(b"\r\n\r\n")
+            self._scanned = 0
+        if len(buffer) < 4 and b"\r\n\r".startswith(buffer):
+            return None  # might become a ping (or nothing is buffered)
+        # resume 3 octets back: the end marker may straddle the previous chunk's end
+        end = buffer.find(b"\r\n\r\n", max(0, self._scanned - 3))
         if end < 0:
             if len(buffer) > self._max_size:
                 return self._fail("header section too long", 513)
+            self._scanned = len(buffer)
             return None
         head = bytes(buffer[:end])
         lines = _FOLD.sub(b" ", head).split(b"\r\n")
@@ -91,9 +101,15 @@ class StreamFramer:
         if total > self._max_size:
             return self._fail(f"message of {total} octets", 513)
         if len(buffer) < total:
+            self._total = total
             return None  # wait for the rest of the body
-        data = bytes(buffer[:total])
-        del buffer[:total]
+        return self._take(total)
+
+    def _take(self, total: int) -> Framed:
+        """The first `total` octets, a whole message by its Content-Length, parsed."""
+        data = bytes(self._buffer[:total])
+        del self._buffer[:total]
+        self._scanned, self._total = 0, None
         try:
             return parse_message(data, stream=True, max_size=self._max_size)
         except SipParseError as error:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -35,9 +36,23 @@ from helpline.sip.transaction_base import (
 )
 from helpline.sip.transaction_layer import Transaction, TransactionLayer
 from helpline.sip.via_rules import response_destination, stamp_received
+from helpline.telephony.sip.stream_limits import StreamPolicy
 from helpline.telephony.sip.transport import Source, Transports
 
 log = logging.getLogger("helpline.sip")
+REASON_DETAIL_MAX = 80
+_EXPIRES_PARAM = re.compile(r";\s*expires\s*=\s*(\d{1,10})", re.IGNORECASE)
+
+
+def registered_for(response: Response) -> float:
+    """How long a 2xx to a REGISTER keeps the phone registered: the longest `expires` its
+    Contacts list (RFC 3261 10.3 step 8 gives each binding's); 0 for none."""
+    if not 200 <= response.status < 300 or response.cseq.method != "REGISTER":
+        return 0.0
+    # the header field's parameters only: after the `>`, not the URI's own (20.10)
+    found = [int(m[1]) for value in response.headers.lines("Contact")
+             for m in _EXPIRES_PARAM.finditer(value.rpartition(">")[2])]  # fmt: skip
+    return float(max(found, default=0))
 
 
 class UserAgent(Protocol):
@@ -53,6 +68,15 @@ class UserAgent(Protocol):
         """A client transaction timed out or its transport failed (17.1.1.2, 17.1.4)."""
 
 
+def _explained(error: SipParseError) -> str:
+    """The reason phrase with what was wrong (`Bad Request (bad Max-Forwards 'x')`), so the
+    peer's log names the field: printable ASCII only and cut short, since the problem may
+    quote the peer's own bytes (a reason phrase is one line, RFC 3261 25.1)."""
+    phrase = error.reason or REASON_PHRASES.get(error.status, "Bad Request")
+    problem = "".join(c for c in error.message if " " <= c <= "~")[:REASON_DETAIL_MAX]
+    return f"{phrase} ({problem})" if problem else phrase
+
+
 class SipStack:
     def __init__(
         self,
@@ -60,11 +84,12 @@ class SipStack:
         *,
         clock: Callable[[], float] = time.time,
         layer: TransactionLayer | None = None,
+        stream_policy: StreamPolicy | None = None,
     ) -> None:
         self.limits = limits
         self.clock = clock
         self.layer = layer or TransactionLayer()
-        self.transports = Transports(self.receive)
+        self.transports = Transports(self.receive, stream_policy)
         self.user_agent: UserAgent | None = None
         self._timers: dict[tuple[int, Timer], asyncio.TimerHandle] = {}
         self._sources: dict[int, Source] = {}  # transaction -> where its requests go/came from
@@ -107,7 +132,7 @@ class SipStack:
             for value in headers.lines(name):
                 reply.add(name, value)
         reply.add("Content-Length", "0")
-        reason = error.reason or REASON_PHRASES.get(error.status, "Bad Request")
+        reason = _explained(error)
         response = Response(error.status, reason, reply)
         # to the packet's source, not the unverified Via: no reflection to a third party
         self.transports.send(response.serialize(), source.transport, (source.host, source.port))
@@ -137,16 +162,27 @@ class SipStack:
         if isinstance(message, Response):
             source = self._sources.get(id(transaction)) if transaction is not None else None
             if source is not None and source.reliable:  # back on the request's connection
-                self.transports.send(data, "TCP", (source.host, source.port))
+                self.transports.send(data, source.transport, (source.host, source.port))
+                if message.cseq.method == "REGISTER" and 200 <= message.status < 300:
+                    # the phone's flow, kept while it is registered (RFC 5626 5.3)
+                    self.transports.keep_flow(source, registered_for(message))
                 return
             where = response_destination(message)
             self.transports.send(data, where.transport, (where.host, where.port))
             return
         destination = self._sources.get(id(transaction)) if transaction is not None else None
-        if destination is None:
+        if destination is None or transaction is None:
             log.warning("SIP: a request with nowhere to go: %s", message.start_line)
             return
-        self.transports.send(data, destination.transport, (destination.host, destination.port))
+        address = (destination.host, destination.port)
+        if not destination.reliable:  # UDP: a lost datagram is the timers' business
+            self.transports.send(data, "UDP", address)
+            return
+
+        def failed(detail: str) -> None:  # no connection: the transaction fails now (17.1.4)
+            self._transport_failed(transaction, detail)
+
+        self.transports.send(data, destination.transport, address, failed)
 
     # -- the transaction layer's commands ----------------------------------------------------
 
@@ -188,6 +224,14 @@ class SipStack:
         self._sources.pop(id(transaction), None)
         if reason is not TerminationReason.NORMAL and self.user_agent is not None:
             self.user_agent.on_failure(transaction, reason)
+
+    def _transport_failed(self, transaction: Transaction, detail: str) -> None:
+        if transaction.state.value == "terminated":
+            return
+        try:
+            self._run(transaction, self.layer.transport_failed(transaction, detail))
+        except Exception:
+            log.exception("SIP: reporting a transport failure failed")
 
     def _fire(self, transaction: Transaction, timer: Timer) -> None:
         if self._timers.pop((id(transaction), timer), None) is None:
