@@ -34,7 +34,7 @@ async def test_a_record_round_trips(store: Store, tenants: tuple[str, str], reco
     assert row_to_call_record(row) == original  # legs, decisions and floats come back exact
     as_dict = record_to_dict(row)
     assert as_dict == {**plain(original), "disposition": None, "notes": None,
-                       "recording_url": None}  # fmt: skip
+                       "recording_url": None, "voicemail_url": None}  # fmt: skip
     json.dumps(as_dict)  # JSON-ready
     assert "tenant_id" not in as_dict
 

@@ -150,7 +150,11 @@ class CallRecordRow(Base):
     """One call's record (`core.records.CallRecord`) plus what is added after the call."""
 
     __tablename__ = "call_records"
-    __table_args__ = (Index(None, "tenant_id", "ended_at", "call_id"),)  # keyset listing
+    __table_args__ = (
+        Index(None, "tenant_id", "ended_at", "call_id"),  # keyset listing
+        # the wallboard's day figures (records.queue_figures) read only the index (0006)
+        Index(None, "tenant_id", "ended_at", "queue_id", "result", "wait_s"),
+    )
 
     tenant_id: Mapped[str] = _tenant_fk(primary_key=True)
     call_id: Mapped[str] = mapped_column(primary_key=True)
@@ -179,6 +183,7 @@ class CallRecordRow(Base):
     decisions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     recorded: Mapped[bool] = mapped_column(Boolean)
     recording_url: Mapped[str | None]
+    voicemail_url: Mapped[str | None]  # the caller's message, when the call went to voicemail
     disposition: Mapped[str | None]
     notes: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any]]

@@ -9,12 +9,13 @@ after a restart neither fails nor duplicates.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpline.core.records import CallRecord
+from helpline.core.records import CallRecord, Result
 from helpline.store.base import (
     Clock,
     Page,
@@ -29,6 +30,25 @@ from helpline.store.models import CallRecordRow, LiveCall
 from helpline.store.serialize import live_call_record, record_values
 
 _CURSOR = "rec"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueFigures:
+    """One queue's answered and abandoned calls over a span (the wallboard's day).
+
+    `offered` counts what a service level is measured on: answered plus abandoned in the queue
+    (a caller who hung up in the IVR never reached a queue, so never counts).
+    """
+
+    queue_id: str
+    answered: int
+    abandoned: int
+    answered_in_threshold: int  # answered with `wait_s <= ` the queue's threshold
+    wait_s_total: float  # the answered calls' waits, summed (ASA = this / answered)
+
+    @property
+    def offered(self) -> int:
+        return self.answered + self.abandoned
 
 
 def record_cursor(row: CallRecordRow) -> str:
@@ -168,6 +188,17 @@ class RecordsRepository:
         async with self._scope.begin() as s:
             await s.execute(stmt)
 
+    async def set_voicemail_url(self, tenant_id: str, call_id: str, url: str) -> bool:
+        """Point a call's record at the caller's voicemail message; False when no record."""
+        stmt = (
+            update(CallRecordRow)
+            .where(CallRecordRow.tenant_id == tenant_id, CallRecordRow.call_id == call_id)
+            .values(voicemail_url=url)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._scope.begin() as s:
+            return rowcount(await s.execute(stmt)) > 0
+
     async def get_record(self, tenant_id: str, call_id: str) -> CallRecordRow | None:
         async with self._scope.begin() as s:
             return await s.get(CallRecordRow, (tenant_id, call_id), populate_existing=True)
@@ -208,7 +239,68 @@ class RecordsRepository:
         async with self._scope.begin() as s:
             return await fetch_page(s, stmt, size, record_cursor)
 
+    async def queue_figures(
+        self,
+        tenant_id: str,
+        *,
+        start: float,
+        end: float | None = None,
+        threshold_s: float,
+        queue_thresholds: Mapping[str, float] | None = None,
+    ) -> list[QueueFigures]:
+        """Per queue, the calls that ended in [start, end) answered, abandoned in the queue,
+        answered within the queue's service-level threshold (`queue_thresholds`, else
+        `threshold_s`), and the answered calls' summed waits: one aggregate query, by queue id.
+
+        Calls with no queue (ended in the IVR, straight to voicemail) and other results are not
+        counted. The (tenant_id, ended_at, queue_id, result, wait_s) index covers the query: a
+        range scan that never reads the table's rows.
+        """
+        answered = CallRecordRow.result == Result.ANSWERED.value
+        abandoned = CallRecordRow.result == Result.ABANDONED_IN_QUEUE.value
+        threshold: ColumnElement[Any] | float = threshold_s
+        if queue_thresholds:
+            threshold = case(
+                dict(queue_thresholds), value=CallRecordRow.queue_id, else_=threshold_s
+            )
+        stmt = (
+            select(
+                CallRecordRow.queue_id,
+                _count_where(answered),
+                _count_where(abandoned),
+                _count_where(and_(answered, CallRecordRow.wait_s <= threshold)),
+                func.coalesce(func.sum(case((answered, CallRecordRow.wait_s), else_=0.0)), 0.0),
+            )
+            .where(
+                CallRecordRow.tenant_id == tenant_id,
+                CallRecordRow.ended_at >= start,
+                CallRecordRow.queue_id.is_not(None),
+                CallRecordRow.result.in_([Result.ANSWERED.value, Result.ABANDONED_IN_QUEUE.value]),
+            )
+            .group_by(CallRecordRow.queue_id)
+            .order_by(CallRecordRow.queue_id)
+        )
+        if end is not None:
+            stmt = stmt.where(CallRecordRow.ended_at < end)
+        async with self._scope.begin() as s:
+            rows = (await s.execute(stmt)).all()
+        return [
+            QueueFigures(
+                queue_id=str(queue_id),
+                answered=int(n_answered),
+                abandoned=int(n_abandoned),
+                answered_in_threshold=int(n_in_threshold),
+                wait_s_total=float(waited),
+            )
+            for queue_id, n_answered, n_abandoned, n_in_threshold, waited in rows
+        ]
+
     async def count_records(self, tenant_id: str) -> int:
         stmt = select(func.count()).where(CallRecordRow.tenant_id == tenant_id)
         async with self._scope.begin() as s:
             return int((await s.execute(stmt)).scalar_one())
+
+
+def _count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """How many rows of the group meet `condition` (SUM of a CASE: portable, unlike FILTER)."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)

@@ -19,7 +19,7 @@ from helpline.core.records import (
 from helpline.store.models import CallRecordRow, LiveCall
 
 # what a record row holds beyond `CallRecord`: added after the call (wrap-up, recording)
-EXTRA_FIELDS = ("disposition", "notes", "recording_url")
+EXTRA_FIELDS = ("disposition", "notes", "recording_url", "voicemail_url")
 RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(CallRecord))
 
 SYSTEM_RESTART = "system_restart"

@@ -32,8 +32,10 @@ function render() {
   el("abandon").textContent = percent(today.abandon_rate);
   el("abandon-note").textContent = `${today.abandoned} of ${today.offered}`;
   let total = 0;
+  const perQueue = today.queues || {};
   const queues = snapshot.queues.map((q) => {
     total += q.waiting;
+    const day = perQueue[q.id]; // absent: no answered or abandoned call of this queue today
     const tr = document.createElement("tr");
     tr.dataset.queue = q.id;
     tr.append(
@@ -42,6 +44,9 @@ function render() {
       cell(q.waiting ? duration(q.longest_wait_s + age) : "–"),
       cell(q.estimated_wait_s === null ? "no agents" : duration(q.estimated_wait_s)),
       cell(String(q.staffed)),
+      cell(day ? percent(day.service_level) : "–", "sl"),
+      cell(day && day.asa_s !== null ? `${day.asa_s.toFixed(1)} s` : "–", "asa"),
+      cell(day ? `${day.abandoned} of ${day.offered}` : "–", "abandoned"),
     );
     return tr;
   });
