@@ -3,31 +3,46 @@
 `GET /v1/call-records?start=&end=&cursor=&limit=`: records that ended in [start, end), oldest
 first, with a stable cursor (records that end while a client pages appear on later pages,
 never twice) and a capped limit; `GET /v1/call-records/{id}`; the same list as CSV at
-`GET /v1/call-records.csv`, streamed page by page.
+`GET /v1/call-records.csv`, streamed page by page; `GET /v1/call-records/{id}/voicemail`, the
+caller's voicemail message (a mono WAV) of a call that went to a mailbox, once it is kept.
+When a recording or a message is kept, `call.media_ready` (`announce_media`) says so, live
+and as a webhook.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import json
+import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from functools import partial
+from pathlib import Path as FilePath
+from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from helpline.api.deps import Principal, app_state, principal
+from helpline.api.deps import Principal, app_state, app_state_of, principal
 from helpline.api.state import AppState
 from helpline.core.errors import NotFound
+from helpline.runtime.writer import outbox_write
 from helpline.store.serialize import record_to_dict
+from helpline.telephony.webrtc import WebRtcTelephony
+from helpline.telephony.webrtc.voicemail import voicemail_path
 
 router = APIRouter(prefix="/v1", tags=["call records"])
 
 State = Annotated[AppState, Depends(app_state)]
 Anyone = Annotated[Principal, Depends(principal)]
 MAX_LIMIT = 1000
+MEDIA_READY = "call.media_ready"  # a call's recording or voicemail can be fetched
+MediaKind = Literal["recording", "voicemail"]
+_announcing: set[asyncio.Future[object]] = set()  # webhooks queued without a runtime
+SETTLE_LIMIT_S = 5.0  # how long a message waits for its call's record to be written
 
 Start = Annotated[float | None, Query(description="epoch seconds: ended at or after")]
 End = Annotated[float | None, Query(description="epoch seconds: ended before")]
@@ -77,6 +92,9 @@ class CallRecordOut(BaseModel):
     decisions: list[dict[str, Any]] = Field(description="why the call went to whom")
     recorded: bool
     recording_url: str | None = None
+    voicemail_url: str | None = Field(
+        default=None, description="the caller's voicemail message (a mono WAV), if one was left"
+    )
     disposition: str | None = None
     notes: str | None = None
     data: dict[str, str]
@@ -128,7 +146,7 @@ _CSV_FIELDS = (
     "call_id", "direction", "from_number", "to_number", "result", "disconnected_by",
     "end_reason", "created_at", "queued_at", "offered_at", "answered_at", "ended_at", "wait_s",
     "talk_s", "hold_s", "wrap_up_s", "queue_id", "agent_id", "ivr_tree", "ivr_path", "keys",
-    "priority", "legs", "recorded", "recording_url", "disposition", "notes",
+    "priority", "legs", "recorded", "recording_url", "voicemail_url", "disposition", "notes",
 )  # fmt: skip
 
 
@@ -216,3 +234,78 @@ def _recording(row: Any) -> dict[str, Any]:
         "content_type": row.content_type,
         "created_at": row.created_at,
     }
+
+
+@router.get("/call-records/{call_id}/voicemail", response_class=FileResponse)
+async def voicemail(
+    call_id: Annotated[str, Path(min_length=1, max_length=100)],
+    state: State,
+    who: Anyone,
+    request: Request,
+) -> FileResponse:
+    """The caller's voicemail message: a 16-bit mono WAV at 16 kHz (the same rights as the
+    call's recording: an API key, or the agent who had the call)."""
+    missing = NotFound(f"no voicemail for call {call_id}", details={"field": "call_id"})
+    if who.is_agent:
+        row = await state.store.records.get_record(who.tenant_id, call_id)
+        if row is None or row.agent_id != who.agent_id:
+            raise missing
+    path = voicemail_path(_phone(request.app).media_dir, who.tenant_id, call_id)
+    if not path.is_file():
+        raise missing
+    return FileResponse(path, media_type="audio/wav")
+
+
+def install_voicemail(app: Any, phone: WebRtcTelephony) -> None:
+    """Give the adapter's voicemail its length limit and a sink that points records at
+    their messages (the composition root calls it with the other web wiring)."""
+    phone.voicemail.max_s = app_state_of(app).settings.voicemail_max_s
+    phone.voicemail.on_message = partial(_store_voicemail, app)
+
+
+async def _store_voicemail(
+    app: Any, tenant_id: str, call_id: str, path: FilePath, duration: float
+) -> None:
+    state = app_state_of(app)
+    runtime = state.hub.tenants.get(tenant_id)
+    if runtime is not None:  # the hang-up was posted before: wait for the call's record
+        with contextlib.suppress(TimeoutError):  # a stopped runtime (shutdown) never settles
+            await asyncio.wait_for(runtime.settle(), SETTLE_LIMIT_S)
+    url = f"{state.settings.base_url()}/v1/call-records/{call_id}/voicemail"
+    await state.store.records.set_voicemail_url(tenant_id, call_id, url)
+    announce_media(app, tenant_id, call_id, kind="voicemail", url=url, duration=duration)
+
+
+def announce_media(
+    app: Any, tenant_id: str, call_id: str, *, kind: MediaKind, url: str, duration: float
+) -> None:
+    """`call.media_ready`, live and as a webhook, once the record points at the file.
+
+    The call's media are written after its record (so `call.ended` cannot carry their URLs);
+    this says when they can be fetched, as Twilio's RecordingStatusCallback does for its
+    recordings ("after it finishes processing a call recording", with RecordingUrl and
+    RecordingDuration). One event type for both kinds (`kind`: recording or voicemail), so a
+    `call.*` subscription takes it with no new filter to learn. The webhook goes through the
+    tenant's writer (after its record, retried like `call.ended`'s)."""
+    state = app_state_of(app)
+    data = {"call_id": call_id, "kind": kind, "url": url, "duration_s": round(duration, 2)}
+    message = {"type": MEDIA_READY, "tenant_id": tenant_id, "at": time.time(), "data": data}
+    state.bus.publish(tenant_id, message)
+    write = outbox_write(
+        f"webhook {MEDIA_READY} of call {call_id} ({kind})",
+        state.hub.outbox.publish_event,
+        tenant_id,
+        MEDIA_READY,
+        data,
+    )
+    runtime = state.hub.tenants.get(tenant_id)
+    if runtime is not None:
+        runtime.writer.put(write)
+    else:  # no runtime (a tenant gone meanwhile): queued once, not retried
+        task = asyncio.ensure_future(write.action())
+        _announcing.add(task)
+        task.add_done_callback(_announcing.discard)
+
+
+def _phone(app: Any) -> WebRtcTelephony:
+    return cast(WebRtcTelephony, app.state.webrtc)

@@ -39,7 +39,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.datastructures import Headers
 
-from helpline.api import wallboard
+from helpline.api import records, wallboard
 from helpline.api.deps import (
     Principal,
     api_key_only,
@@ -180,6 +180,7 @@ def install(app: Any, phone: WebRtcTelephony) -> None:
         state.settings.web_caller_max_per_source, state.settings.web_caller_max_calls
     )
     phone.on_recording = partial(_store_recording, app)
+    records.install_voicemail(app, phone)  # voicemail messages: helpline.api.records
 
 
 async def _store_recording(
@@ -192,6 +193,7 @@ async def _store_recording(
             await asyncio.wait_for(runtime.settle(), SETTLE_LIMIT_S)
     url = f"{state.settings.base_url()}/v1/call-records/{call_id}/recording"
     await state.store.recordings.add_recording(tenant_id, call_id, url, duration_s=duration)
+    records.announce_media(app, tenant_id, call_id, kind="recording", url=url, duration=duration)
 
 
 def _phone(app: Any) -> WebRtcTelephony:

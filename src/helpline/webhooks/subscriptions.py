@@ -32,8 +32,9 @@ from helpline.store.models import OutboxMessage, WebhookSubscription
 from helpline.store.outbox import OutboxStatus
 from helpline.webhooks.signing import new_secret
 
-# the event types the runtime publishes (helpline.runtime.tenant)
-EVENT_TYPES = ("call.state_changed", "agent.state_changed", "call.ended")
+# the event types the runtime publishes (helpline.runtime.tenant), and `call.media_ready` (a
+# call's recording or voicemail can be fetched: helpline.api.records)
+EVENT_TYPES = ("call.state_changed", "agent.state_changed", "call.ended", "call.media_ready")
 CACHE_TTL_S = 30.0
 _SUBSCRIPTIONS_CURSOR = "whs"
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,200}")

@@ -1,0 +1,216 @@
+"""Voicemail for a trunk's caller (issue 6 for SIP), end to end on the real app with SIP on.
+
+A Python trunk caller (sipnet_rtp) dials a number whose IVR sends key 9 to a mailbox, presses
+9 (RFC 4733), hears the mailbox's prompt and then the beep (1 kHz in its own RTP), and only
+then speaks: a 600 Hz tone, and hangs up (BYE). The call's record gets `voicemail_url`, and
+that URL serves a mono 16 kHz WAV about as long as the tone whose energy is the caller's
+600 Hz, not the beep; a subscribed webhook receives `call.media_ready` (kind `voicemail`, the
+same URL and length). A caller who never hangs up is cut by the system at `voicemail_max_s`
+(a BYE from us, `end_reason` `voicemail_max_length`) with the message kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import random
+import time
+import wave
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+from sipnet_rtp import FRAME, MEDIA_CENTER, RATE, RtpCaller, tone
+from sipnet_support import TENANT, SipServer, poll, reply, sip_server
+
+from helpline.core.states import CallState
+from helpline.media.rfc4733 import DigitSender, digit_packets
+from helpline.media.rtp import RtpSender
+from webhooks.webhook_helpers import Receiver  # tests/webhooks: a plain module there
+
+MAILBOX_LINE = "500"
+VOICE_HZ = 600.0
+BEEP_HZ = 1000.0  # the adapters' beep
+MAX_S = 3.0  # the server's voicemail_max_s here
+SPOKEN_S = 1.2  # how long the first caller speaks after the beep
+
+VOICEMAIL_CENTER: dict[str, Any] = {
+    **MEDIA_CENTER,
+    "numbers": [
+        *MEDIA_CENTER["numbers"],
+        {"number": MAILBOX_LINE, "enable_ivr": True, "ivr_tree": "mailbox"},
+    ],
+    "ivr_trees": [
+        *MEDIA_CENTER["ivr_trees"],
+        {
+            "id": "mailbox",
+            "root": "hello",
+            "nodes": [
+                {
+                    "id": "hello",
+                    "prompt": "Hello.",
+                    "timeout": "20s",
+                    "keys": {"9": {"voicemail": "sales", "prompt": "Leave a message."}},
+                }
+            ],
+        },
+    ],
+}
+
+
+def share_at(samples: npt.NDArray[np.int16], rate: int, hz: float, width_hz: float = 20.0) -> float:
+    """The share of the signal's energy within `width_hz` of `hz`."""
+    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64))) ** 2
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    total = float(spectrum.sum())
+    return float(spectrum[np.abs(freqs - hz) <= width_hz].sum()) / total if total else 0.0
+
+
+def beep_heard(samples: npt.NDArray[np.int16]) -> bool:
+    """At least 100 ms of loud 1 kHz (20 ms frames in a row), then something else: the
+    beep has played out."""
+    run = 0
+    for start in range(0, len(samples) - FRAME + 1, FRAME):
+        frame = samples[start : start + FRAME]
+        loud = float(np.sqrt(np.mean(frame.astype(np.float64) ** 2))) > 300
+        if loud and share_at(frame, RATE, BEEP_HZ, 100) > 0.6:
+            run += 1
+        elif run >= 5:
+            return True
+        else:
+            run = 0
+    return False
+
+
+def press(caller: RtpCaller, digit: str) -> None:
+    """The caller's key as RFC 4733 events (payload type 101, as its SDP offered)."""
+    assert caller.rtp.transport is not None and caller.remote is not None
+    stream = RtpSender.random(random.Random(3), payload_type=0)
+    sender = DigitSender(stream, payload_type=101, interval=FRAME)
+    for _, packet in digit_packets(sender, digit, 800):
+        caller.rtp.transport.sendto(packet.serialize(), caller.remote)
+
+
+async def client(server: SipServer) -> httpx.AsyncClient:
+    key = await server.store.tenants.create_api_key(TENANT, "tests")
+    token = base64.b64encode(f"{key.key_id}:{key.secret}".encode()).decode()
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=server.app),
+        base_url="http://test",
+        headers={"authorization": f"Basic {token}"},
+    )
+
+
+async def reach_the_beep(server: SipServer, caller: RtpCaller) -> str:
+    """Call the mailbox line, press 9 in its IVR, wait until the beep has played out; the
+    call's id."""
+    await caller.call()
+    [call] = server.sip.b2bua.calls.values()
+    runtime = server.app.state.helpline.hub.runtime(TENANT)
+
+    def in_state(state: CallState) -> bool:
+        found = runtime.engine.calls.get(call.call_id)
+        return found is not None and found.state is state
+
+    await poll(lambda: in_state(CallState.IVR), "the call in the IVR")
+    since = time.monotonic()
+    press(caller, "9")
+    await poll(lambda: in_state(CallState.VOICEMAIL), "the call at the mailbox")
+    await poll(lambda: beep_heard(caller.audio(since)), "the beep", timeout=20)
+    return call.call_id
+
+
+async def the_message(
+    http: httpx.AsyncClient, call_id: str
+) -> tuple[dict[str, Any], npt.NDArray[np.int16], int]:
+    """The call's record once it points at the message, and the message's samples and rate."""
+    record: dict[str, Any] = {}
+
+    async def with_url() -> bool:
+        nonlocal record
+        response = await http.get(f"/v1/call-records/{call_id}")
+        record = response.json() if response.status_code == 200 else {}
+        return bool(record.get("voicemail_url"))
+
+    await poll(with_url, "the record's voicemail_url", timeout=20)
+    path = urlsplit(record["voicemail_url"]).path
+    assert path == f"/v1/call-records/{call_id}/voicemail"
+    response = await http.get(path)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "audio/wav"
+    with wave.open(io.BytesIO(response.content)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth()) == (1, 2)
+        rate = wav.getframerate()
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    return record, samples, rate
+
+
+async def test_a_trunk_caller_leaves_a_message_after_the_beep(tmp_path: Path) -> None:
+    settings = {"media_dir": str(tmp_path / "media"), "voicemail_max_s": MAX_S}
+    receiver = Receiver()
+    await receiver.start()
+    async with (
+        sip_server(tmp_path, VOICEMAIL_CENTER, **settings) as server,
+        await client(server) as http,
+    ):
+        hook = {"url": receiver.url(), "event_types": ["call.media_ready"]}
+        subscribed = await http.post("/v1/webhooks", json=hook)
+        assert subscribed.status_code == 201, subscribed.text
+        live = server.app.state.helpline.bus.subscribe(TENANT)  # what /v1/events sends
+        caller = await RtpCaller.open(server.port, MAILBOX_LINE)
+        try:
+            call_id = await reach_the_beep(server, caller)
+            caller.send_audio(tone(VOICE_HZ, SPOKEN_S), loop=False)
+            await asyncio.sleep(SPOKEN_S + 0.2)  # the tone is sent in real time
+            await caller.hang_up()
+        finally:
+            caller.close()
+        record, samples, rate = await the_message(http, call_id)
+        await receiver.wait_for(1, timeout=15)  # the webhook: the message can be fetched
+        heard = [live.queue.get_nowait() for _ in range(live.queue.qsize())]
+        live.close()
+    await receiver.close()
+    [delivery] = receiver.on("/hook")
+    event = json.loads(delivery.body)
+    assert event["type"] == "call.media_ready"
+    ready = event["data"]
+    assert (ready["call_id"], ready["kind"]) == (call_id, "voicemail")
+    assert ready["url"] == record["voicemail_url"]
+    assert abs(ready["duration_s"] - len(samples) / rate) < 0.05
+    [told] = [m for m in heard if m["type"] == "call.media_ready"]
+    assert told["data"] == ready  # the same, live
+    assert (record["result"], record["disconnected_by"]) == ("voicemail", "customer")
+    assert rate == 16000
+    duration = len(samples) / rate
+    # what the caller sent: the tone's 1.2 s, never the whole allowed length
+    assert SPOKEN_S * 0.8 < duration < MAX_S * 0.9, duration
+    loud = samples[np.abs(samples) > 1000]
+    assert len(loud) / rate > SPOKEN_S * 0.6  # most of what was spoken arrived
+    assert share_at(samples, rate, VOICE_HZ) > 0.8  # and it is the caller's 600 Hz
+    assert share_at(samples, rate, BEEP_HZ) < 0.01  # the beep is not part of the message
+
+
+async def test_a_trunk_caller_who_never_hangs_up_is_cut_at_the_maximum_length(
+    tmp_path: Path,
+) -> None:
+    settings = {"media_dir": str(tmp_path / "media"), "voicemail_max_s": MAX_S}
+    async with sip_server(tmp_path, VOICEMAIL_CENTER, **settings) as server:
+        caller = await RtpCaller.open(server.port, MAILBOX_LINE)
+        try:
+            call_id = await reach_the_beep(server, caller)
+            caller.send_audio(tone(VOICE_HZ, 1.0))  # again and again: it keeps talking
+            bye = await caller.expect_bye(timeout=MAX_S + 15)
+            caller.sip.send(reply(bye, 200))
+        finally:
+            caller.close()
+        async with await client(server) as http:
+            record, samples, rate = await the_message(http, call_id)
+    assert record["result"] == "voicemail"
+    assert (record["disconnected_by"], record["end_reason"]) == ("system", "voicemail_max_length")
+    assert MAX_S * 0.85 <= len(samples) / rate <= MAX_S
+    assert share_at(samples, rate, VOICE_HZ) > 0.8

@@ -1,0 +1,232 @@
+"""Voicemail on a browser call (issue 6): an aiortc caller dials /web/phone, presses 9 in the
+IVR, hears the mailbox's prompt and the beep, and only then speaks: a 600 Hz tone. After it
+hangs up, the call's record has `voicemail_url`, and that URL (with the recording's rights)
+serves a mono WAV of about the tone's length whose one strong frequency is 600 Hz. A caller
+who never hangs up is cut at `voicemail_max_s` by the system, with the message kept."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import io
+import json
+import time
+import wave
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import av
+import numpy as np
+import pytest
+import pytest_asyncio
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from web_support import CENTER, Site, poll, serve
+from websockets.asyncio.client import ClientConnection, connect
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+MAILBOX_LINE = "+18005550199"
+RATE = 48000
+FRAME = 960  # 20 ms
+VOICE_HZ = 600.0
+BEEP_HZ = 1000.0  # the adapter's beep
+MAX_S = 4.0  # the server's voicemail_max_s here
+SPOKEN_S = 1.2  # how long the first caller speaks after the beep
+
+VOICEMAIL_CENTER: dict[str, Any] = {
+    **CENTER,
+    "numbers": [
+        *CENTER["numbers"],
+        {"number": MAILBOX_LINE, "enable_ivr": True, "ivr_tree": "mailbox"},
+    ],
+    "ivr_trees": [
+        *CENTER["ivr_trees"],
+        {
+            "id": "mailbox",
+            "root": "hello",
+            "nodes": [
+                {
+                    "id": "hello",
+                    "prompt": "Hello.",
+                    "timeout": "20s",
+                    "keys": {"9": {"voicemail": "sales", "prompt": "Leave a message."}},
+                }
+            ],
+        },
+    ],
+}
+
+
+class Caller(MediaStreamTrack):
+    """The caller's microphone: 48 kHz silence, or a 600 Hz tone while `speaking`."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.speaking = False
+        self.sent = 0
+        self.start: float | None = None
+
+    async def recv(self) -> av.AudioFrame:
+        if self.start is None:
+            self.start = time.monotonic()
+        else:
+            wait = self.start + self.sent / RATE - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        chunk = np.zeros(FRAME, dtype=np.int16)
+        if self.speaking:
+            t = (self.sent + np.arange(FRAME)) / RATE
+            chunk = (np.sin(2 * np.pi * VOICE_HZ * t) * 8000).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = RATE
+        frame.pts = self.sent
+        frame.time_base = fractions.Fraction(1, RATE)
+        self.sent += FRAME
+        return frame
+
+
+def share_at(samples: np.ndarray, rate: int, hz: float, width_hz: float = 20.0) -> float:
+    """The share of the signal's energy within `width_hz` of `hz` (numpy FFT)."""
+    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64))) ** 2
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    total = float(spectrum.sum())
+    near = float(spectrum[np.abs(freqs - hz) <= width_hz].sum())
+    return near / total if total else 0.0
+
+
+async def hear_the_beep_end(track: MediaStreamTrack, beep_over: asyncio.Event) -> None:
+    """Read what the caller hears; set `beep_over` once 100 ms of 1 kHz beep have stopped."""
+    beep_frames = 0
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            frame = await track.recv()
+            if not isinstance(frame, av.AudioFrame):
+                continue
+            pcm = frame.to_ndarray().reshape(-1)
+            if frame.layout.name == "stereo":
+                pcm = pcm.reshape(-1, 2).mean(axis=1)
+            loud = float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) > 300
+            if loud and share_at(pcm, frame.sample_rate, BEEP_HZ, 60) > 0.6:
+                beep_frames += 1
+            elif beep_frames >= 5:
+                beep_over.set()
+                return
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
+    folder = tmp_path_factory.mktemp("voicemail")
+    async with serve(folder, media_dir=str(folder / "media"), voicemail_max_s=MAX_S) as running:
+        response = await running.admin.put("/v1/config", json=VOICEMAIL_CENTER)
+        assert response.status_code == 200, response.text
+        yield running
+
+
+async def reach_voicemail(
+    site: Site, socket: ClientConnection, pc: RTCPeerConnection, beep_over: asyncio.Event
+) -> str:
+    """Dial the mailbox line, press 9, wait until the beep has played; the call's id."""
+    pc.on("track", lambda track: asyncio.ensure_future(hear_the_beep_end(track, beep_over)))
+    await pc.setLocalDescription(await pc.createOffer())
+    dial = {"type": "dial", "to": MAILBOX_LINE, "sdp": pc.localDescription.sdp, "dtmf": "message"}
+    await socket.send(json.dumps(dial))
+    answer = json.loads(await asyncio.wait_for(socket.recv(), 10))
+    assert answer["type"] == "answer", answer
+    await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+    call_id: str = answer["call_id"]
+
+    async def in_state(state: str) -> bool:
+        live = (await site.admin.get(f"/v1/calls/{call_id}")).json()
+        return bool(live.get("state") == state)
+
+    await poll(lambda: in_state("ivr"), what="the call in the IVR")
+    await socket.send(json.dumps({"type": "dtmf", "digits": "9"}))
+    await poll(lambda: in_state("voicemail"), what="the call at the mailbox")
+    await asyncio.wait_for(beep_over.wait(), 20)
+    return call_id
+
+
+async def the_message(site: Site, call_id: str) -> tuple[dict[str, Any], np.ndarray, int]:
+    """The call's record once it points at the message, and the message's samples and rate."""
+
+    async def with_url() -> dict[str, Any] | None:
+        record = await site.record(call_id)
+        return record if record.get("voicemail_url") else None
+
+    record = await poll(with_url, what="the record's voicemail_url")
+    path = urlsplit(record["voicemail_url"]).path
+    assert path == f"/v1/call-records/{call_id}/voicemail"
+    response = await site.admin.get(path)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "audio/wav"
+    with wave.open(io.BytesIO(response.content)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth()) == (1, 2)
+        rate = wav.getframerate()
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    return record, samples, rate
+
+
+async def test_a_browser_caller_leaves_a_message_after_the_beep(site: Site) -> None:
+    voice = Caller()
+    pc = RTCPeerConnection()
+    pc.addTransceiver(voice, direction="sendrecv")
+    beep_over = asyncio.Event()
+    url = site.url.replace("http://", "ws://", 1) + f"/web/phone?tenant={site.tenant_id}"
+    try:
+        async with connect(url) as socket:
+            call_id = await reach_voicemail(site, socket, pc, beep_over)
+            voice.speaking = True
+            await asyncio.sleep(SPOKEN_S)
+            await socket.send(json.dumps({"type": "hangup"}))
+    finally:
+        await pc.close()
+
+    record, samples, rate = await the_message(site, call_id)
+    assert (record["result"], record["disconnected_by"]) == ("voicemail", "customer")
+    duration = len(samples) / rate
+    # the tone's 1.2 s, plus the way there and back: never the whole allowed length
+    assert SPOKEN_S * 0.8 < duration < MAX_S * 0.9, duration
+    loud = samples[np.abs(samples) > 1000]
+    assert len(loud) / rate > SPOKEN_S * 0.6  # most of what was spoken arrived
+    assert share_at(samples, rate, VOICE_HZ) > 0.8  # and it is the caller's 600 Hz
+    assert share_at(samples, rate, BEEP_HZ) < 0.01  # the beep is not part of the message
+
+    # the recording's rights: no credentials, 401; an agent who had no part in the call, 404
+    path = urlsplit(record["voicemail_url"]).path
+    anonymous = await site.admin.get(path, auth=None, headers={"authorization": ""})
+    assert anonymous.status_code == 401, anonymous.text
+    session = await site.login()
+    as_agent = await site.admin.get(path, auth=None, headers={"authorization": f"Bearer {session}"})
+    assert as_agent.status_code == 404, as_agent.text
+    unknown = await site.admin.get("/v1/call-records/no-such-call/voicemail")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["details"]["field"] == "call_id"
+
+
+async def test_a_caller_who_never_hangs_up_is_cut_at_the_maximum_length(site: Site) -> None:
+    voice = Caller()
+    pc = RTCPeerConnection()
+    pc.addTransceiver(voice, direction="sendrecv")
+    beep_over = asyncio.Event()
+    url = site.url.replace("http://", "ws://", 1) + f"/web/phone?tenant={site.tenant_id}"
+    try:
+        async with connect(url) as socket:
+            call_id = await reach_voicemail(site, socket, pc, beep_over)
+            voice.speaking = True
+            while True:  # keeps talking: the server ends the call
+                message = json.loads(await asyncio.wait_for(socket.recv(), MAX_S + 15))
+                if message.get("type") == "ended":
+                    break
+    finally:
+        await pc.close()
+
+    record, samples, rate = await the_message(site, call_id)
+    assert record["result"] == "voicemail"
+    assert (record["disconnected_by"], record["end_reason"]) == ("system", "voicemail_max_length")
+    assert MAX_S * 0.85 <= len(samples) / rate <= MAX_S
+    assert share_at(samples, rate, VOICE_HZ) > 0.8
