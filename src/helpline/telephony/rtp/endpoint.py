@@ -45,6 +45,7 @@ RATE = 8000
 DigitSource = Literal["rfc4733", "inband"]
 DigitCallback = Callable[[str, DigitSource], None]
 AudioCallback = Callable[[Pcm], None]
+SequencedAudio = Callable[[int, Pcm], None]  # (RTP sequence number, decoded audio)
 _CODECS = {"PCMU": (ulaw_encode, ulaw_decode), "PCMA": (alaw_encode, alaw_decode)}
 MAX_FEED = RATE // 5  # live audio queued at most 200 ms ahead: latency stays bounded
 
@@ -97,6 +98,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.remote: Address = (session.remote_address, session.remote_port)
         self.on_digit = on_digit
         self.on_audio = on_audio
+        self.on_sequenced: SequencedAudio | None = None  # a playout buffer's (bridge.links)
         self.max_catch_up = max_catch_up
         self.clock = SequenceClock.random(rng, payload_type=session.payload_type)
         self.digit_sender: DigitSender | None = None
@@ -110,6 +112,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.statistics = ReceiveStatistics(RATE)
         self.transport: asyncio.DatagramTransport | None = None
         self.latched = False
+        self.refused: Address | None = None  # the peer we were latched to before a move
         self.events_seen = False
         self.packets_sent = self.packets_received = self.dropped = 0
         self._playbacks: deque[_Playback] = deque()
@@ -166,7 +169,12 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             self.session.remote_address,
             self.session.remote_port,
         ):
-            self.remote, self.latched = (session.remote_address, session.remote_port), False
+            moved_to = (session.remote_address, session.remote_port)
+            if self.latched:  # its packets still in flight must not latch us back (relay.py)
+                self.refused = self.remote
+            self.remote, self.latched = moved_to, False
+            if self.refused == moved_to:
+                self.refused = None
         self.encode, self.decode = _CODECS[session.codec]
         self.clock.payload_type = session.payload_type
         if session.ptime != self.session.ptime:
@@ -208,6 +216,15 @@ class RtpEndpoint(asyncio.DatagramProtocol):
     def feed(self, samples: Pcm) -> None:
         """Live 8 kHz audio to send when no playback runs (at most 200 ms queued)."""
         self._live = np.concatenate([self._live, samples])[-MAX_FEED:]
+
+    @property
+    def live_queued(self) -> int:
+        """Samples of live audio fed and not sent yet (a feeder's underrun check)."""
+        return len(self._live)
+
+    def drop_live(self) -> None:
+        """Forget the live audio not sent yet (its speaker left: a transfer, hold)."""
+        self._live = np.zeros(0, dtype=np.int16)
 
     def send_digit(self, digit: str, duration_ms: int = 100) -> None:
         """Send a key press as RFC 4733 events (needs telephone-event in the SDP)."""
@@ -294,7 +311,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
-        if not self.latched and looks_like_rtp(data):
+        if not self.latched and looks_like_rtp(data) and addr[:2] != self.refused:
             self.remote, self.latched = (addr[0], addr[1]), True  # symmetric RTP (RFC 4961)
         elif addr[:2] != self.remote:
             self.dropped += 1
@@ -323,6 +340,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self._record_inbound(packet.timestamp, pcm)
         if self.on_audio is not None:
             self.on_audio(pcm)
+        if self.on_sequenced is not None:
+            self.on_sequenced(packet.sequence, pcm)
         if not self.events_seen:
             for digit in self.detector.feed(pcm):
                 self._report(digit, "inband")

@@ -13,7 +13,10 @@ from, where the NAT binding is known to be open. A datagram only latches when it
 RTP (version 2, 12 octets at least, not an RTCP packet type), so a scanner's garbage does
 not hijack the stream; once latched, datagrams from any other address are dropped.
 `expect_host` narrows latching to the peer's signalled IP address where NAT is known absent
-(a trunk). A re-INVITE that moves the media calls `relatch`.
+(a trunk). A re-INVITE that moves the media, or a transfer to another agent's phone, calls
+`relatch`; the address the leg was latched to is then refused until the leg latches again,
+so the old phone's packets still in flight (or a phone that ignores its BYE) cannot win the
+race against the new phone's first packet.
 
 The hot path is `datagram_received` on a latched leg: one tuple comparison, two counter
 increments and one `sendto`. Everything else (latching, stats) is off that path.
@@ -63,6 +66,7 @@ class _LegSocket(asyncio.DatagramProtocol):
         self.peer = peer  # where this leg's packets go: SDP address, then the latched one
         self.expect_host = expect_host
         self.latched = False
+        self.refused: Address | None = None  # the phone this leg was re-targeted away from
         self.other: _LegSocket = self  # set by RtpRelay
         self.transport: asyncio.DatagramTransport | None = None
         self.packets_in = self.bytes_in = self.packets_out = self.bytes_out = self.dropped = 0
@@ -89,6 +93,8 @@ class _LegSocket(asyncio.DatagramProtocol):
         if self.latched or not looks_like_rtp(data):
             return False
         if self.expect_host is not None and addr[0] != self.expect_host:
+            return False
+        if self.refused is not None and addr[:2] == self.refused:
             return False
         if addr != self.peer:
             log.debug("rtp relay latched %s (SDP said %s)", addr, self.peer)
@@ -162,11 +168,17 @@ class RtpRelay:
         socket.expect_host = expect_host
 
     def relatch(self, leg: Leg, peer: Address | None = None) -> None:
-        """The leg's media moved (a re-INVITE): forget the latched address, learn it anew."""
+        """The leg's media moved (a re-INVITE, a transfer to another phone): forget the latched
+        address and learn it anew, never from the address it was latched to (unless that is
+        where `peer` says the media now are)."""
         socket = self._legs[leg]
+        if socket.latched and socket.peer is not None:
+            socket.refused = socket.peer
         socket.latched = False
         if peer is not None:
             socket.peer = peer
+            if socket.refused == peer:
+                socket.refused = None
 
     def stats(self, leg: Leg) -> LegStats:
         return self._legs[leg].stats()

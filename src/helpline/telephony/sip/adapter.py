@@ -21,8 +21,9 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from helpline.core import commands as cmd
 from helpline.core import events as ev
-from helpline.ports import PostEvent, Telephony, TelephonyCommand
+from helpline.ports import PostEvent, PostLineEvent, Telephony, TelephonyCommand
 from helpline.sip.auth import DigestAlgorithm, DigestAuthenticator, DigestPolicy, Unauthenticated
 from helpline.sip.limits import AbuseLimits, LimitsPolicy
 from helpline.sip.message import Request, Response, make_response
@@ -37,12 +38,15 @@ from helpline.sip.server_transaction import ServerTransaction
 from helpline.sip.transaction_base import TerminationReason
 from helpline.sip.transaction_layer import Transaction
 from helpline.telephony.sip.accounts import AccountFile, AgentExists
+from helpline.telephony.sip.agent_lines import SipAgentLines
+from helpline.telephony.sip.browser import WebSipLegs
 from helpline.telephony.sip.calls import B2BUA, RecordingSink
 from helpline.telephony.sip.outbound import OutboundTrunk
 from helpline.telephony.sip.outbound_calls import OutboundCalls
 from helpline.telephony.sip.presence import PresenceMerger
 from helpline.telephony.sip.stack import SipStack
-from helpline.telephony.sip.transport import Source
+from helpline.telephony.sip.transport import Source, TlsOptions
+from helpline.telephony.sip.voicemail import SipVoicemail, web_mailbox
 from helpline.telephony.webrtc.adapter import WebRtcTelephony
 from helpline.telephony.webrtc.prompts import PromptLibrary
 
@@ -78,6 +82,7 @@ class SipConfig:
     limits: LimitsPolicy | None = None
     # No RTP from either side of an answered call for this long ends it (a phone gone dark).
     media_timeout: float = 60.0
+    tls: TlsOptions | None = None  # a TLS listener and how TLS peers are verified
     # Prompts, uploaded audio, recordings: the WebRTC adapter's folder when it is behind us.
     media_dir: Path | None = None
 
@@ -124,9 +129,15 @@ class SipTelephony:
             on_recording=self._recording_sink,
             media_timeout=config.media_timeout,
         )
+        self.b2bua.voicemail = SipVoicemail(self.media_dir, web_mailbox(self._web))
         self._sweeper: asyncio.TimerHandle | None = None
         self.outbound = OutboundCalls(  # callouts, callbacks, routing type 2, external numbers
             self.stack, self.b2bua, self.registrar, self._emit, host=host, trunks=config.outbound
+        )
+        self.outbound.media_timeout = timeout = config.media_timeout
+        self.agent_lines = SipAgentLines(self.outbound, self._emit, prompts=self._prompts)
+        self.browser = WebSipLegs(  # browser callers' SIP legs; SIP callers' browser agents
+            self.outbound, self._web, self._emit, media_host=host, media_timeout=timeout
         )
 
     # -- media shared with the WebRTC adapter (one prompt cache, one recordings folder) ------
@@ -161,6 +172,10 @@ class SipTelephony:
         self._post = post
         self.fallback.attach(self._from_fallback)
 
+    def listen_lines(self, listener: PostLineEvent) -> None:
+        self.agent_lines.listener = listener  # agent lines (seed 003): see agent_lines.py
+        self.fallback.listen_lines(listener)
+
     def _from_fallback(self, tenant_id: str, event: ev.Event) -> None:
         """The adapters behind us speak through here: their presence is merged with ours."""
         if isinstance(event, ev.AgentPresenceChanged):
@@ -177,17 +192,29 @@ class SipTelephony:
         self._emit(tenant_id, ev.AgentPresenceChanged(agent_id=agent_id, online=online))
 
     async def execute(self, tenant_id: str, command: TelephonyCommand) -> None:
+        if await self.agent_lines.execute(tenant_id, command):  # lines over SIP (seed 003)
+            return
+        line_offer = isinstance(command, cmd.OfferCall) and command.agent_line
+        if line_offer or isinstance(
+            command, cmd.OpenAgentLine | cmd.HoldAgentLine | cmd.CloseAgentLine
+        ):
+            await self.fallback.execute(tenant_id, command)  # a sandbox device's line
+            return
         if not await self.outbound.execute(tenant_id, command):  # True: carried over SIP only
             await self.fallback.execute(tenant_id, command)
         self.b2bua.execute(tenant_id, command)
+        await self.browser.execute(tenant_id, command)
 
     # -- life cycle --------------------------------------------------------------------------
 
     async def start(self) -> int:
         """Listen; the port (useful with port 0)."""
-        port = await self.stack.transports.start(self.config.host, self.config.port)
+        transports = self.stack.transports
+        port = await transports.start(self.config.host, self.config.port, self.config.tls)
         self._schedule_sweep()
         log.info("SIP listening on %s:%d (UDP and TCP)", self.config.host, port)
+        if transports.tls_port:
+            log.info("SIP listening on %s:%d (TLS)", self.config.host, transports.tls_port)
         return port
 
     @property
@@ -198,6 +225,8 @@ class SipTelephony:
         if self._sweeper is not None:
             self._sweeper.cancel()
         self.b2bua.close()
+        self.browser.close()
+        self.agent_lines.close()
         self.outbound.close()
         await self.stack.close()
 

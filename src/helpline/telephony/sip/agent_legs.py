@@ -20,7 +20,7 @@ from helpline.sip.client_transaction import ClientTransaction, build_cancel
 from helpline.sip.dialog import Dialog
 from helpline.sip.message import Response
 from helpline.sip.registrar import Registrar, account_username
-from helpline.sip.sdp import SdpError, accept_answer, make_offer, parse_sdp
+from helpline.sip.sdp import Direction, SdpError, accept_answer, make_offer, parse_sdp
 from helpline.telephony.sip.legs import (
     AgentLeg,
     SipCall,
@@ -29,7 +29,7 @@ from helpline.telephony.sip.legs import (
     phone_destination,
 )
 from helpline.telephony.sip.stack import SipStack
-from helpline.telephony.sip.transport import Source
+from helpline.telephony.sip.transport import Source, transport_param
 
 log = logging.getLogger("helpline.sip")
 
@@ -45,11 +45,11 @@ class AgentSide:
     _legs: dict[int, tuple[SipCall, AgentLeg]]
 
     def _via(self, transport: str) -> str:
-        return f"SIP/2.0/{transport} {self.host}:{self.stack.transports.port};rport"
+        return f"SIP/2.0/{transport} {self.host}:{self.stack.transports.port_for(transport)};rport"
 
     def _contact(self, transport: str) -> str:
-        suffix = ";transport=tcp" if transport == "TCP" else ""
-        return f"<sip:helpline@{self.host}:{self.stack.transports.port}{suffix}>"
+        port, suffix = self.stack.transports.port_for(transport), transport_param(transport)
+        return f"<sip:helpline@{self.host}:{port}{suffix}>"
 
     def _offer(self, call: SipCall, agent_id: str) -> None:
         now = self.stack.clock()
@@ -119,6 +119,9 @@ class AgentSide:
         if found is None or response.cseq.method != "INVITE":
             return
         call, leg = found
+        if response.cseq.number != leg.invite.cseq.number:
+            self._reinvite_answered(leg, response)
+            return
         status = response.status
         if status < 200:
             leg.provisional = True
@@ -171,11 +174,60 @@ class AgentSide:
                 log.info("call %s: agent %s answered unusable SDP", call.call_id, leg.agent_id)
         self.post(call.tenant_id, ev.OfferAnswered(call_id=call.call_id, agent_id=leg.agent_id))
 
+    # -- our re-INVITE: the engine's hold told to the phone ---------------------------------
+
+    def _reinvite_agent(self, call: SipCall, leg: AgentLeg, direction: Direction) -> bool:
+        """Tell the bridged phone the engine held (a=sendonly: we send, the phone need not)
+        or resumed (a=sendrecv) the call (RFC 3264 8.4), in the leg's codec and session with
+        a grown o= version. One re-INVITE at a time (RFC 3261 14.1): a second hold or resume
+        while one is pending is not signalled (the media follow the engine regardless)."""
+        session = leg.session
+        if leg.dialog is None or leg.ended or leg.reinviting or session is None or not call.media:
+            return False
+        leg.sdp_version += 1
+        offer = make_offer(
+            self.host,
+            call.media.agent_port,
+            session_id=leg.offer.origin.session_id,
+            version=leg.sdp_version,
+            codecs=(session.codec,),
+            telephone_event=session.telephone_event,
+            direction=direction,
+        )
+        leg.dialog, invite = leg.dialog.create_request(
+            "INVITE",
+            via=self._via(leg.destination.transport),
+            branch=new_branch(),
+            contact=self._contact(leg.destination.transport),
+            body=offer.serialize().encode(),
+            content_type="application/sdp",
+        )
+        leg.reinviting = True
+        transaction = self.stack.send_request(invite, leg.destination)
+        self._legs[id(transaction)] = (call, leg)
+        return True
+
+    def _reinvite_answered(self, leg: AgentLeg, response: Response) -> None:
+        """Our re-INVITE's response: a 2xx (each retransmission too) gets its ACK with the
+        re-INVITE's CSeq (13.2.2.4); a failure leaves the session as it was (RFC 3264 8)."""
+        if response.status < 200 or response.cseq.method != "INVITE":
+            return
+        leg.reinviting = False
+        if response.status < 300 and leg.dialog is not None:
+            ack = leg.dialog.create_ack(
+                response.cseq.number,
+                via=self._via(leg.destination.transport),
+                branch=new_branch(),
+            )
+            self.stack.send_stateless(ack, leg.destination)
+
     def on_failure(self, transaction: object) -> None:
         found = self._legs.get(id(transaction))
         if found is None:
             return
         call, leg = found
+        if leg.answered:
+            leg.reinviting = False  # our re-INVITE went unanswered: the call goes on
         if not leg.ended and not leg.answered and not leg.cancel_wanted:
             leg.ended = True
             self.post(

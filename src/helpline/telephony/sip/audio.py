@@ -6,8 +6,13 @@ The engine's audio commands for a SIP call, carried out on its `CallMedia`:
   `PromptLibrary` (and so the same disk cache and `audio/` folder) as the WebRTC adapter,
   taken down from 48 kHz to G.711's 8 kHz; `PromptEnded` when its last packet has gone out.
 - `PlayQueueAudio`: the greeting once, then hold music, looping (seed 000 2h).
+- `StartVoicemail`: the mailbox's prompt and the beep, then the caller's message is kept
+  (`voicemail.SipVoicemail`) until the call's media close or the message is full.
 - `SetHold`: music to the caller and nothing to the agent; off: joined again.
-- `Bridge`: the caller joined to the agent's phone, relayed or (with `record`) recorded.
+- `Bridge`: the caller joined to the agent's phone, relayed or (with `record`) recorded; or,
+  when the agent is on a browser softphone, to its aiortc line through `browser`
+  (`helpline.telephony.bridge`: G.711 decoded and widened to 48 kHz one way, narrowed and
+  encoded on our endpoint's packet clock the other).
 - `Hangup` with a prompt (an IVR's "goodbye"): the agents' legs end at once, the caller
   hears the prompt (at most `GOODBYE_LIMIT_S`), then gets the BYE.
 
@@ -22,6 +27,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -29,7 +35,9 @@ from helpline.core import commands as cmd
 from helpline.core import events as ev
 from helpline.media.g711 import Pcm
 from helpline.media.tones import resample
+from helpline.sip.sdp import Direction
 from helpline.telephony.sip.legs import AgentLeg, SipCall
+from helpline.telephony.sip.voicemail import SipVoicemail, beep_after
 from helpline.telephony.webrtc.audio import RATE as LIBRARY_RATE
 from helpline.telephony.webrtc.prompts import PromptLibrary
 
@@ -42,12 +50,27 @@ MEDIA_WAIT_S = 10.0  # a caller whose media never get agreed (no SDP answer in t
 GOODBYE_LIMIT_S = 10.0  # as the WebRTC adapter: a long goodbye must not hold the line
 
 
+class BrowserAgents(Protocol):
+    """Joins a SIP caller to the bridged agent's browser line (`sip.browser.BrowserLines`)."""
+
+    def join(self, call: SipCall, record_to: Path | None) -> bool: ...
+
+    def part(self, call: SipCall) -> None: ...
+
+
 class CallerAudio:
     """Mixed into the B2BUA, beside `AgentSide`."""
 
+    # what `_audio_command` carries out (the caller is answered first: it hears them)
+    AUDIO_COMMANDS = (
+        cmd.PlayPrompt, cmd.PlayQueueAudio, cmd.SetHold, cmd.Bridge, cmd.StartVoicemail
+    )  # fmt: skip
+
+    browser: BrowserAgents | None  # None: no browser adapter behind us
     post: Post
     prompts: Callable[[], PromptLibrary]
     recordings: Recordings
+    voicemail: SipVoicemail | None = None  # the adapter's mailbox (None: no voicemail)
     _spawn: Callable[[Coroutine[object, object, None]], None]
     _samples: dict[tuple[str, str, str | None], Pcm]
 
@@ -55,6 +78,9 @@ class CallerAudio:
         raise NotImplementedError  # the B2BUA's: every leg ends
 
     def _end_agent_leg(self, leg: AgentLeg) -> None:
+        raise NotImplementedError  # AgentSide's
+
+    def _reinvite_agent(self, call: SipCall, leg: AgentLeg, direction: Direction) -> bool:
         raise NotImplementedError  # AgentSide's
 
     async def _samples_of(
@@ -87,14 +113,16 @@ class CallerAudio:
         return found
 
     def _audio_command(self, call: SipCall, command: cmd.Command) -> None:
-        if isinstance(command, cmd.PlayPrompt | cmd.PlayQueueAudio):
+        if isinstance(command, cmd.PlayPrompt | cmd.PlayQueueAudio | cmd.StartVoicemail):
             call.audio_serial += 1
-            call.bridged, call.held = None, False  # the IVR or a queue has the caller now
+            call.bridged, call.held = None, False  # the IVR, a queue or a mailbox has it now
             if call.media is not None:
-                call.media.caller_alone()
+                self._caller_alone(call)
                 call.media.stop_playback()
             if isinstance(command, cmd.PlayPrompt):
                 self._spawn(self._play_prompt(call, command, call.audio_serial))
+            elif isinstance(command, cmd.StartVoicemail):
+                self._spawn(self._play_voicemail(call, command, call.audio_serial))
             else:
                 self._spawn(self._play_queue_audio(call, command, call.audio_serial))
         elif isinstance(command, cmd.SetHold):
@@ -133,6 +161,44 @@ class CallerAudio:
         if not call.ended and call.audio_serial == serial:
             self.post(call.tenant_id, ev.PromptEnded(call_id=call.call_id))
 
+    async def _play_voicemail(
+        self, call: SipCall, command: cmd.StartVoicemail, serial: int
+    ) -> None:
+        """The mailbox's prompt and the beep, then the caller's message is kept
+        (`helpline.telephony.sip.voicemail`) until the call ends or the message is full."""
+        prompt = command.prompt
+        samples = np.zeros(0, dtype=np.int16)
+        if prompt is not None:
+            try:
+                samples = await self._samples_of(
+                    call.tenant_id, prompt.text, prompt.audio, prompt.language
+                )
+            except Exception:
+                log.exception("call %s: the voicemail prompt could not be rendered", call.call_id)
+        if not await self._media_ready(call, serial) or call.media is None:
+            return
+        await call.media.play(beep_after(samples))  # resolved early by stop_playback
+        endpoint = call.media.caller
+        if call.ended or call.audio_serial != serial or endpoint is None:
+            return
+        tenant_id, call_id = call.tenant_id, call.call_id
+
+        def hang_up(reason: str) -> None:
+            self.post(
+                tenant_id, ev.CallHungUp(call_id=call_id, party=ev.Party.SYSTEM, reason=reason)
+            )
+
+        if self.voicemail is not None:
+            self.voicemail.record(tenant_id, call_id, endpoint, hang_up)
+
+    def _voicemail_over(self, call: SipCall) -> None:
+        """The call's media are closing: a message being taken is over, and a mailbox
+        prompt still playing stops (its task ends instead of waiting for ever)."""
+        if call.media is not None:
+            call.media.stop_playback()
+        if self.voicemail is not None:
+            self.voicemail.end(call.tenant_id, call.call_id)
+
     async def _play_queue_audio(
         self, call: SipCall, command: cmd.PlayQueueAudio, serial: int
     ) -> None:
@@ -158,9 +224,16 @@ class CallerAudio:
         media = call.media
         if media is None:
             return
+        leg = call.agents.get(call.bridged or "")
+        # The engine's hold or resume (API, softphone), not the phone's own: the phone is
+        # told (RFC 3264 8.4); what the phone asked for needs no re-INVITE back.
+        direction: Direction = "sendonly" if on else "sendrecv"
+        told = leg is not None and leg.answered and leg.on_hold != on
+        if told and leg is not None and self._reinvite_agent(call, leg, direction):
+            leg.on_hold = on
         call.audio_serial += 1
         if on:
-            media.caller_alone()
+            self._caller_alone(call)
             media.stop_playback()
             self._spawn(self._play_hold_music(call, call.audio_serial))
         elif call.bridged is not None:
@@ -181,7 +254,7 @@ class CallerAudio:
         call.bridged, call.held = None, False
         for leg in call.agents.values():
             self._end_agent_leg(leg)
-        call.media.caller_alone()
+        self._caller_alone(call)
         call.media.stop_playback()
         self._spawn(self._say_goodbye(call, command, call.audio_serial))
         return True
@@ -209,16 +282,28 @@ class CallerAudio:
         if await self._media_ready(call, serial) and call.media is not None:
             call.media.play(music, loop=True)
 
+    def _caller_alone(self, call: SipCall) -> None:
+        """Nobody joined to the caller (hold, a queue, a goodbye): a browser agent's line
+        too stops hearing it."""
+        if call.media is not None:
+            call.media.caller_alone()
+        if self.browser is not None:
+            self.browser.part(call)
+
     def _join(self, call: SipCall) -> None:
-        """The caller's media to the bridged agent's phone (when that agent is on one)."""
+        """The caller's media to the bridged agent's phone, or to its browser softphone."""
         media = call.media
         if media is None or call.bridged is None:
             return
         media.stop_playback()
+        record_to = self.recordings(call.tenant_id, call.call_id) if call.recorded else None
         leg = call.agents.get(call.bridged)
         if leg is None or leg.session is None or leg.ended:
-            # Not on a SIP phone (a browser or sandbox agent): the caller hears silence here;
-            # SIP to WebRTC through the media layer is not built yet.
+            # Not on a SIP phone: a browser agent's line gets the caller's media (a sandbox
+            # agent has no media: the caller hears silence).
+            if self.browser is not None and not self.browser.join(call, record_to):
+                self._caller_alone(call)
             return
-        record_to = self.recordings(call.tenant_id, call.call_id) if call.recorded else None
+        if self.browser is not None:
+            self.browser.part(call)  # a transfer from a browser agent to a phone
         media.bridge(leg.session, record_to=record_to)

@@ -41,13 +41,8 @@ from helpline.sip.transaction_base import DEFAULT_TIMERS
 from helpline.sip.uri import parse_uri
 from helpline.telephony.sip.agent_legs import AgentSide, Post
 from helpline.telephony.sip.audio import CallerAudio, Recordings
-from helpline.telephony.sip.legs import (
-    AgentLeg,
-    CallerLeg,
-    SipCall,
-    info_digits,
-    new_tag,
-)
+from helpline.telephony.sip.in_dialog import InDialogRequests
+from helpline.telephony.sip.legs import AgentLeg, CallerLeg, SipCall, new_tag
 from helpline.telephony.sip.media import CallMedia
 from helpline.telephony.sip.stack import SipStack
 from helpline.telephony.sip.transport import Source
@@ -61,7 +56,7 @@ T1, T2 = DEFAULT_TIMERS.t1, DEFAULT_TIMERS.t2
 RecordingSink = Callable[[str, str, Path, float], Awaitable[None]]
 
 
-class B2BUA(AgentSide, CallerAudio):
+class B2BUA(AgentSide, CallerAudio, InDialogRequests):
     """Leg A here, legs B in `AgentSide`, media in `CallerAudio`; the maps find a call from
     any of its messages."""
 
@@ -80,6 +75,7 @@ class B2BUA(AgentSide, CallerAudio):
     ) -> None:
         self.prompts = prompts
         self.recordings = recordings
+        self.browser = None  # set by the browser bridge when the webrtc adapter is behind us
         self.on_recording = on_recording
         self.media_timeout = media_timeout
         self.rng = random.Random()
@@ -250,36 +246,6 @@ class B2BUA(AgentSide, CallerAudio):
                 leg.ended = True
                 self.post(call.tenant_id, ev.CallHungUp(call_id=call.call_id, party=ev.Party.AGENT))
 
-    def on_reinvite(self, transaction: ServerTransaction, invite: Request) -> None:
-        """A re-INVITE from the caller (a session refresh, RFC 4028; a codec or hold change):
-        answered with the session as it stands (RFC 3264 8: our answer may stay the same).
-        The media do not move: the relay keeps the caller's latched address. Of no dialog
-        of ours: 481 (12.2.2)."""
-        call = self._by_sip_call_id.get(invite.call_id)
-        caller = call.caller if call is not None else None
-        if caller is None or invite.call_id != caller.invite.call_id or caller.ok is None:
-            self.stack.respond(transaction, make_response(invite, 481))
-            return
-        ok = make_response(invite, 200)
-        ok.headers.add("Contact", self._contact(caller.source.transport))
-        ok.headers.add("Content-Type", "application/sdp")
-        self.stack.respond(transaction, Response(200, "OK", ok.headers, caller.ok.body))
-
-    def on_info(self, transaction: ServerTransaction, info: Request) -> None:
-        """Keys pressed, sent as SIP INFO (application/dtmf-relay, application/dtmf): what
-        trunks and phones without RFC 4733 send. Another INFO body: 415 (RFC 6086 4.2.2)."""
-        call = self._by_sip_call_id.get(info.call_id)
-        if call is None or info.call_id != call.caller.invite.call_id:
-            self.stack.respond(transaction, make_response(info, 481, to_tag=new_tag()))
-            return
-        digits = info_digits(info)
-        if digits is None:
-            self.stack.respond(transaction, make_response(info, 415))
-            return
-        self.stack.respond(transaction, make_response(info, 200))
-        if digits and not call.ended:
-            self.post(call.tenant_id, ev.DigitsPressed(call_id=call.call_id, digits=digits))
-
     def _hung_up(self, call: SipCall, party: ev.Party, reason: str) -> None:
         if not call.ended:
             hung_up = ev.CallHungUp(call_id=call.call_id, party=party, reason=reason)
@@ -291,7 +257,9 @@ class B2BUA(AgentSide, CallerAudio):
         call = self.calls.get((tenant_id, getattr(command, "call_id", "")))
         if call is None or call.ended:
             return
-        if isinstance(command, cmd.PlayPrompt | cmd.PlayQueueAudio | cmd.SetHold | cmd.Bridge):
+        if self._moves_away(call, command):
+            self._release_bridged(call)
+        if isinstance(command, self.AUDIO_COMMANDS):
             self._answer(call)
             self._audio_command(call, command)
         elif isinstance(command, cmd.OfferCall):
@@ -304,6 +272,30 @@ class B2BUA(AgentSide, CallerAudio):
                 self._end_agent_leg(leg)
         elif isinstance(command, cmd.Hangup) and not self._goodbye(call, command):
             self._hang_up(call, command.reason)
+
+    @staticmethod
+    def _moves_away(call: SipCall, command: cmd.Command) -> bool:
+        """The engine took the call from the agent it was bridged to (a blind transfer to an
+        agent, a queue or a number): no command says so, the next one for the call shows it."""
+        bridged = call.bridged
+        if bridged is None:
+            return False
+        if isinstance(command, cmd.OfferCall | cmd.Bridge):
+            return command.agent_id != bridged
+        away = cmd.PlayPrompt | cmd.PlayQueueAudio | cmd.DialExternal | cmd.StartVoicemail
+        return isinstance(command, away)
+
+    def _release_bridged(self, call: SipCall) -> None:
+        """The agent's leg gets its BYE (marked ended first, so a BYE of its own that crosses
+        ours is no `CallHungUp`), and the caller is alone until the next bridge: the old
+        phone's audio stops reaching the caller at once."""
+        leg = call.agents.get(call.bridged or "")
+        call.bridged, call.held = None, False
+        if leg is not None:
+            self._end_agent_leg(leg)
+        self._caller_alone(call)
+        if call.media is not None:
+            call.media.stop_playback()
 
     def _hang_up(self, call: SipCall, reason: str) -> None:
         call.ended = True
@@ -348,6 +340,7 @@ class B2BUA(AgentSide, CallerAudio):
 
     def _close_media(self, call: SipCall) -> None:
         """Close the call's sockets; a recording goes to the sink, as the WebRTC adapter's."""
+        self._voicemail_over(call)  # a message being taken ends with the media
         media = call.media
         if media is None:
             return

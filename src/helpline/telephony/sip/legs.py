@@ -74,6 +74,9 @@ class AgentLeg:
     ended: bool = False
     dialog: Dialog | None = None
     session: AudioSession | None = None  # what its answer agreed: where its RTP goes
+    sdp_version: int = 1  # our o= version in this dialog: each new offer or answer grows it
+    on_hold: bool = False  # held as the phone knows it: its re-INVITE's, or ours (RFC 3264 8.4)
+    reinviting: bool = False  # our re-INVITE awaits its final response (one at a time, 14.1)
 
 
 @dataclass(eq=False)

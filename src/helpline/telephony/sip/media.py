@@ -11,6 +11,9 @@ without ever changing the port either phone was told about:
 - bridged and recorded: A is the caller's endpoint and B an endpoint for the agent's phone;
   each hands the audio it decodes to the other to send, and the caller's endpoint records
   both directions (caller left, agent right: seed 004).
+- bridged to a browser agent (`to_browser`): A stays the caller's endpoint, whose decoded
+  audio and live feed a `helpline.telephony.bridge.LineLink` joins to the agent's aiortc
+  line; B drops. A recorded call is recorded by the caller's endpoint as above.
 
 Switching A from our endpoint to the relay changes the RTP stream the caller receives: from
 our SSRC to the agent phone's own SSRC, sequence numbers and timestamps. That is allowed: a
@@ -42,7 +45,7 @@ from helpline.telephony.rtp.relay import Address, RtpRelay
 
 log = logging.getLogger("helpline.sip")
 
-Mode = Literal["caller", "relay", "record"]
+Mode = Literal["caller", "relay", "record", "browser"]
 RATE = 8000
 
 
@@ -82,6 +85,7 @@ class CallMedia:
         self.mode: Mode = "caller"
         self.recorder: StereoWavRecorder | None = None
         self.recording: Path | None = None
+        self._agent_address: Address | None = None  # the SDP address leg B was bridged to
         self._paused_at: dict[int, float] = {}  # id(endpoint) -> when its clock stopped
         self._closed = False
 
@@ -163,7 +167,7 @@ class CallMedia:
             return
         if self.agent is not None:
             self._stop_endpoint(self.agent)
-            self.caller.on_audio = None
+        self.caller.on_audio = None  # nobody is joined to the caller's audio any more
         _attach(self._transport_b, self._drop)
         if self.mode == "relay":
             self._run_endpoint(self.caller, self._transport_a)
@@ -176,9 +180,17 @@ class CallMedia:
             log.info("bridge before the caller's media were agreed: not joined")
             return
         caller.stop_playback()
+        caller.on_audio = None  # a browser agent's link, when there was one, is over
+        address = (agent.remote_address, agent.remote_port)
+        # Another agent's phone than the one leg B last served (a transfer, straight or
+        # through a queue): leg B must forget the old phone's latched address, or the new
+        # phone's audio never reaches the caller and the caller's goes to the old phone.
+        moved = self._agent_address is not None and address != self._agent_address
+        self._agent_address = address
         if record_to is None and self.recorder is None:
-            if self.mode == "relay":  # another agent's phone (a transfer): learn it anew
-                self.relay.relatch("b", (agent.remote_address, agent.remote_port))
+            if moved:
+                self.relay.relatch("b", address)
+            if self.mode == "relay":
                 return
             self._stop_endpoint(caller)
             # Not latched yet (the relay's leg A never received): the caller's address as our
@@ -186,25 +198,48 @@ class CallMedia:
             # the phone's SDP address until its first packet.
             expect = caller.remote[0] if caller.latched else None
             self.relay.set_peer("a", caller.remote, expect_host=expect)
-            self.relay.set_peer("b", (agent.remote_address, agent.remote_port))
+            self.relay.set_peer("b", address)
             _attach(self._transport_a, self._leg_a)
             _attach(self._transport_b, self._leg_b)
             self.mode = "relay"
             return
         if self.mode == "relay":
             self._run_endpoint(caller, self._transport_a)
-        if self.recorder is None and record_to is not None:
-            record_to.parent.mkdir(parents=True, exist_ok=True)
-            self.recorder = StereoWavRecorder(record_to, RATE)
-            self.recording = record_to
-            caller.record(self.recorder, remote_side="caller")
+        self._record(caller, record_to)
         if self.agent is None:
             self.agent = RtpEndpoint(agent, rng=self.rng)
+            relayed = self.relay.stats("b")
+            if moved and relayed.latched:  # the old phone, relayed before: it may send on
+                self.agent.refused = relayed.peer
         else:
             self.agent.update(agent)
         self._run_endpoint(self.agent, self._transport_b)
         caller.on_audio, self.agent.on_audio = self.agent.feed, caller.feed
         self.mode = "record"
+
+    def _record(self, caller: RtpEndpoint, record_to: Path | None) -> None:
+        if self.recorder is None and record_to is not None:
+            record_to.parent.mkdir(parents=True, exist_ok=True)
+            self.recorder = StereoWavRecorder(record_to, RATE)
+            self.recording = record_to
+            caller.record(self.recorder, remote_side="caller")
+
+    def to_browser(self, *, record_to: Path | None) -> RtpEndpoint | None:
+        """The caller's endpoint on A for a bridge to a browser agent (its `on_audio` and
+        `feed` are the link's to use), nothing on B; recorded when `record_to` is given (what
+        the endpoint sends is the agent). None before the caller's media are agreed."""
+        caller = self.caller
+        if caller is None:
+            return None
+        caller.stop_playback()
+        if self.agent is not None:  # a recorded bridge to a SIP phone before (a transfer)
+            self._stop_endpoint(self.agent)
+        _attach(self._transport_b, self._drop)
+        if self.mode == "relay":
+            self._run_endpoint(caller, self._transport_a)
+        self._record(caller, record_to)
+        self.mode = "browser"
+        return caller
 
     def close(self) -> float | None:
         """Close the sockets; the recording's length in seconds, when there was one."""

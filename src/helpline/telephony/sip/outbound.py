@@ -15,7 +15,7 @@ from helpline.sip.dialog import Dialog
 from helpline.sip.headers import Headers
 from helpline.sip.message import Request
 from helpline.sip.sdp import AudioSession, SessionDescription
-from helpline.telephony.sip.transport import Source
+from helpline.telephony.sip.transport import Source, transport_param
 
 
 class LegOutcome(StrEnum):
@@ -62,7 +62,7 @@ class OutboundTrunk:
         return Source(self.transport, self.host, self.port)
 
     def request_uri(self, number: str) -> str:
-        suffix = ";transport=tcp" if self.transport == "TCP" else ""
+        suffix = transport_param(self.transport)
         return f"sip:{self.prefix}{number}@{self.host}:{self.port}{suffix}"
 
 
@@ -99,6 +99,9 @@ class OutboundLeg:
     session: AudioSession | None = None  # from the 2xx (or early, from a 183)
     challenges: set[str] = field(default_factory=set)  # nonces answered
     timer: asyncio.TimerHandle | None = None
+    # whoever terminates the leg's media (an RTP endpoint of ours): a re-INVITE's new
+    # session (moved address, other codec, hold) is theirs to follow
+    on_session: Callable[[AudioSession], None] | None = None
 
     @property
     def call_id(self) -> str:

@@ -6,8 +6,10 @@ Which calls (the tenant's trunk is the one with a `proxy` and its `tenant_id`):
   through the trunk (routing type 2, `phone_number`) or on the agent's registered SIP phone
   (routing type 1); once that leg answered, `DialCustomer` dials the customer through the
   trunk, offering the agent's codec so the relay passes packets untouched; `Bridge` joins
-  the two in an `RtpRelay` (leg A: the agent, leg B: the customer). The virtual carrier does
-  not see that `DialCustomer` (it would answer it itself).
+  the two in an `RtpRelay` (leg A: the agent, leg B: the customer), or, when it says
+  `record`, terminates both in our endpoints and writes the stereo WAV whose URL the record
+  gets (`outbound_recording`). The virtual carrier does not see that `DialCustomer` (it
+  would answer it itself).
   A transfer to a number (`DialExternal`) ends the agent's leg and dials the number in its
   place, on the same relay socket.
 - A trunk's inbound call: routing type 2 offers and `DialExternal` (`outbound_trunk_calls`).
@@ -32,6 +34,7 @@ from helpline.telephony.sip.calls import B2BUA
 from helpline.telephony.sip.legs import phone_destination
 from helpline.telephony.sip.outbound import LegOutcome, OutboundLeg, OutboundTrunk, Report
 from helpline.telephony.sip.outbound_dialer import Dialer
+from helpline.telephony.sip.outbound_recording import OutboundRecording
 from helpline.telephony.sip.outbound_trunk_calls import (
     CUSTOMER_ANSWER_TIMEOUT_S,
     OFFER_SLACK_S,
@@ -58,6 +61,7 @@ class OutCall:
     customer: OutboundLeg | None = None  # relay leg "b"
     ended: bool = False
     bridged: bool = False
+    recording: OutboundRecording | None = None  # a recorded bridge: endpoints, not the relay
     media_seen: tuple[int, float] = (0, 0.0)  # (datagrams in on either socket, since when)
 
 
@@ -116,7 +120,7 @@ class OutboundCalls(TrunkLegs):
             elif out is not None and out.customer is not None and out.customer.answered:
                 self._transfer_customer(out, command, trunk)
         elif isinstance(command, cmd.Bridge) and out is not None:
-            self._bridge(out)
+            self._bridge(out, record=command.record)
         elif isinstance(command, cmd.Hangup):
             self._hang_up(tenant_id, call_id, out)
         return False
@@ -166,7 +170,7 @@ class OutboundCalls(TrunkLegs):
                 report=report,
             )
         elif trunk is not None and command.phone_number:
-            out.agent = self._via_trunk(
+            out.agent = self.via_trunk(
                 trunk,
                 command.phone_number,
                 from_user=shown,
@@ -208,7 +212,7 @@ class OutboundCalls(TrunkLegs):
                 event = ev.CustomerDialFailed(call_id=out.call_id, reason=outcome.value)
             self.post(out.tenant_id, event)
 
-        out.customer = self._via_trunk(
+        out.customer = self.via_trunk(
             trunk,
             command.number,
             from_user=command.caller_id or "anonymous",
@@ -227,13 +231,16 @@ class OutboundCalls(TrunkLegs):
         assert customer is not None
         if out.agent is not None:
             self.dialer.hang_up(out.agent)
-            self._forget_later(out.agent)
+            self.forget_later(out.agent)
         out.agent_id = None
 
         def report(leg: OutboundLeg, outcome: LegOutcome) -> None:
             if out.ended or out.agent is not leg:
                 return
             if outcome is LegOutcome.ANSWERED and leg.session is not None:
+                if out.recording is not None:  # recorded on: our endpoint faces the number
+                    out.recording.agent.update(leg.session)
+                    return
                 peer = (leg.session.remote_address, leg.session.remote_port)
                 out.relay.relatch("a", peer)  # the agent's phone latched it: the number now
                 return
@@ -241,7 +248,7 @@ class OutboundCalls(TrunkLegs):
             hung_up = ev.CallHungUp(call_id=out.call_id, party=ev.Party.SYSTEM, reason=reason)
             self.post(out.tenant_id, hung_up)
 
-        out.agent = self._via_trunk(
+        out.agent = self.via_trunk(
             trunk,
             command.number,
             from_user=customer.invite.from_.sip_uri.user or "anonymous",
@@ -251,14 +258,25 @@ class OutboundCalls(TrunkLegs):
             report=report,
         )
 
-    def _bridge(self, out: OutCall) -> None:
+    def _bridge(self, out: OutCall, *, record: bool) -> None:
         """Each relay socket sends to its leg's SDP address until that leg's first packet
-        latches it (symmetric RTP, RFC 4961)."""
+        latches it (symmetric RTP, RFC 4961); recorded, our endpoints take both sockets."""
         out.bridged = True
-        out.media_seen = (_received(out.relay), asyncio.get_running_loop().time())
+        out.media_seen = (_received(out), asyncio.get_running_loop().time())
         if self._sweeper is None:
             self._sweep()
         agent, customer = out.agent, out.customer
+        agreed = agent and customer and agent.session and customer.session
+        if record and out.recording is None and agreed:
+            assert agent and customer and agent.session and customer.session
+            out.recording = OutboundRecording(
+                out.relay,
+                agent=agent.session,
+                customer=customer.session,
+                path=self.b2bua.recordings(out.tenant_id, out.call_id),
+                rng=self.b2bua.rng,
+            )
+            return
         if agent is not None and agent.session is not None:
             out.relay.set_peer("a", (agent.session.remote_address, agent.session.remote_port))
         if customer is not None and customer.session is not None:
@@ -268,17 +286,18 @@ class OutboundCalls(TrunkLegs):
     def _cancel_offer(self, tenant_id: str, command: cmd.CancelOffer, out: OutCall | None) -> None:
         if out is not None and out.agent is not None and out.agent_id == command.agent_id:
             self.dialer.hang_up(out.agent)
-            self._forget_later(out.agent)
+            self.forget_later(out.agent)
         leg = self.pending.offers.pop((tenant_id, command.call_id, command.agent_id), None)
         if leg is not None:
             self.dialer.hang_up(leg)
-            self._forget_later(leg)
+            self.forget_later(leg)
 
     def _hang_up(self, tenant_id: str, call_id: str, out: OutCall | None) -> None:
         legs: list[OutboundLeg] = []
         if out is not None:
             out.ended = True
             legs += [leg for leg in (out.agent, out.customer) if leg is not None]
+            self._finish_recording(out)
             out.relay.close()
             del self.calls[(tenant_id, call_id)]
         for key in [k for k in self.pending.offers if k[:2] == (tenant_id, call_id)]:
@@ -290,7 +309,23 @@ class OutboundCalls(TrunkLegs):
             legs.append(external)
         for leg in legs:
             self.dialer.hang_up(leg)
-            self._forget_later(leg)
+            self.forget_later(leg)
+
+    def _finish_recording(self, out: OutCall) -> None:
+        """The WAV is closed and handed to the sink, which stores it and points the call's
+        record at it (`recording_url`), as for a B2BUA call (`calls.RecordingSink`)."""
+        recording, out.recording = out.recording, None
+        if recording is None:
+            return
+        duration = recording.close()
+        sink = self.b2bua.on_recording()
+        if duration is None or sink is None:
+            return
+
+        async def deliver() -> None:
+            await sink(out.tenant_id, out.call_id, recording.path, duration)
+
+        self._spawn(deliver())
 
     # -- housekeeping ----------------------------------------------------------------------
 
@@ -302,7 +337,7 @@ class OutboundCalls(TrunkLegs):
             if not out.bridged or out.ended:
                 continue
             count, since = out.media_seen
-            received = _received(out.relay)
+            received = _received(out)
             if received != count:
                 out.media_seen = (received, now)
             elif now - since >= self.media_timeout:
@@ -319,6 +354,8 @@ class OutboundCalls(TrunkLegs):
             self._sweeper.cancel()
             self._sweeper = None
         for out in self.calls.values():
+            if out.recording is not None:
+                out.recording.close()
             out.relay.close()
         self.calls.clear()
         for handle in self._later:
@@ -329,7 +366,9 @@ class OutboundCalls(TrunkLegs):
         self.dialer.close()
 
 
-def _received(relay: RtpRelay) -> int:
-    """Datagrams in on both sockets, forwarded or not (a leg not latched yet counts too)."""
-    a, b = relay.stats("a"), relay.stats("b")
-    return a.packets_in + a.dropped + b.packets_in + b.dropped
+def _received(out: OutCall) -> int:
+    """Datagrams in on both sockets, forwarded or not (a leg not latched yet counts too),
+    whoever had the sockets (the relay, or a recording's endpoints)."""
+    a, b = out.relay.stats("a"), out.relay.stats("b")
+    total = a.packets_in + a.dropped + b.packets_in + b.dropped
+    return total + (out.recording.received() if out.recording is not None else 0)

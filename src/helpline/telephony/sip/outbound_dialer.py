@@ -28,6 +28,7 @@ from helpline.sip.client_transaction import build_cancel
 from helpline.sip.dialog import Dialog, DialogError
 from helpline.sip.message import Request, Response, make_response
 from helpline.sip.sdp import (
+    AudioSession,
     SdpError,
     SessionDescription,
     accept_answer,
@@ -45,7 +46,7 @@ from helpline.telephony.sip.outbound import (
     outcome_of,
 )
 from helpline.telephony.sip.stack import SipStack
-from helpline.telephony.sip.transport import Source
+from helpline.telephony.sip.transport import Source, transport_param
 
 log = logging.getLogger("helpline.sip")
 
@@ -61,11 +62,11 @@ class Dialer:
         self._by_call_id: dict[str, OutboundLeg] = {}
 
     def _via(self, transport: str) -> str:
-        return f"SIP/2.0/{transport} {self.host}:{self.stack.transports.port};rport"
+        return f"SIP/2.0/{transport} {self.host}:{self.stack.transports.port_for(transport)};rport"
 
     def contact(self, transport: str) -> str:
-        suffix = ";transport=tcp" if transport == "TCP" else ""
-        return f"<sip:helpline@{self.host}:{self.stack.transports.port}{suffix}>"
+        port, suffix = self.stack.transports.port_for(transport), transport_param(transport)
+        return f"<sip:helpline@{self.host}:{port}{suffix}>"
 
     def dial(
         self,
@@ -90,7 +91,11 @@ class Dialer:
         )
         leg = OutboundLeg(target, invite, offer, report, credentials)
         self._by_call_id[invite.call_id] = leg
-        self._send(leg)
+        try:
+            self._send(leg)
+        except Exception:  # e.g. uvloop will not resolve a trunk's name for a datagram
+            self.forget(leg)
+            raise
         leg.timer = asyncio.get_running_loop().call_later(timeout, self._timed_out, leg)
         return leg
 
@@ -197,11 +202,21 @@ class Dialer:
                 leg.session = accept_answer(leg.offer, parse_sdp(ok.body))
             except SdpError as error:
                 log.info("outbound %s: unusable SDP answer: %s", leg.call_id, error)
-                leg.ended = True
-                self._bye(leg)
-                self._report(leg, LegOutcome.FAILED)
+                self._give_up(leg)
                 return
+        elif leg.session is None:
+            # Our INVITE carried the offer, so its 2xx must carry the answer (RFC 3261
+            # 13.2.1; an early answer in a 183 would do, RFC 3264 / 3960): no media to join.
+            log.info("outbound %s: a 2xx without an SDP answer", leg.call_id)
+            self._give_up(leg)
+            return
         self._report(leg, LegOutcome.ANSWERED)
+
+    def _give_up(self, leg: OutboundLeg) -> None:
+        """An answered leg we cannot use: BYE it now (not when the engine hangs up)."""
+        leg.ended = True
+        self._bye(leg)
+        self._report(leg, LegOutcome.FAILED)
 
     def _challenged(self, leg: OutboundLeg, response: Response) -> None:
         """22.2/22.3: the same request again, with credentials for the challenge."""
@@ -255,8 +270,10 @@ class Dialer:
         leg = self._by_call_id.get(request.call_id)
         if leg is None:
             return False
-        if transaction is None:
-            return True  # an ACK: we send none to ourselves; nothing to do
+        if transaction is None:  # an ACK: to a re-INVITE's 2xx, ours again
+            if request.method == "ACK" and request.body:
+                self._answer_in_ack(leg, request)
+            return True
         if request.method == "BYE":
             self.stack.respond(transaction, make_response(request, 200))
             if leg.answered and not leg.ended:
@@ -274,10 +291,10 @@ class Dialer:
         no offer in it, our offer again (its answer comes in the ACK, which we need not
         read: the relay latches where the packets come from)."""
         port = leg.offer.media[0].port if leg.offer.media else 0
-        sdp = leg.offer
+        sdp, session = leg.offer, None
         if invite.body:
             try:
-                sdp, _ = make_answer(
+                sdp, session = make_answer(
                     parse_sdp(invite.body),
                     self.host,
                     port,
@@ -292,6 +309,24 @@ class Dialer:
         ok.headers.add("Content-Type", "application/sdp")
         body = sdp.serialize().encode()
         self.stack.respond(transaction, Response(200, "OK", ok.headers, body))
+        if session is not None:
+            self._new_session(leg, session)
+
+    def _answer_in_ack(self, leg: OutboundLeg, ack: Request) -> None:
+        """An offerless re-INVITE got our offer again; its answer comes in the ACK."""
+        try:
+            session = accept_answer(leg.offer, parse_sdp(ack.body))
+        except SdpError as error:
+            log.info("outbound %s: unusable SDP answer in an ACK: %s", leg.call_id, error)
+            return
+        self._new_session(leg, session)
+
+    def _new_session(self, leg: OutboundLeg, session: AudioSession) -> None:
+        """Media moved (new c=/m= address), another codec or hold: our endpoint on the
+        leg, if one terminates it (`on_session`), re-targets; a relay re-latches itself."""
+        leg.session = session
+        if leg.on_session is not None and not leg.ended:
+            leg.on_session(session)
 
     def on_failure(self, transaction: object) -> bool:
         leg = self._by_transaction.get(id(transaction))

@@ -76,7 +76,7 @@ class TrunkLegs:
     def _by_phone(command: cmd.OfferCall) -> bool:
         return command.routing_type is RoutingType.PHONE and bool(command.phone_number)
 
-    def _via_trunk(
+    def via_trunk(
         self,
         trunk: OutboundTrunk,
         number: str,
@@ -144,12 +144,12 @@ class TrunkLegs:
             reason = "busy" if outcome is LegOutcome.BUSY else outcome.value
             rejected = ev.OfferRejected(call_id=call.call_id, agent_id=agent_id, reason=reason)
             self.post(call.tenant_id, rejected)
-            self._forget_later(leg)
+            self.forget_later(leg)
 
         old = self.pending.offers.pop(key, None)
         if old is not None:
             self.dialer.hang_up(old)
-        self.pending.offers[key] = self._via_trunk(
+        self.pending.offers[key] = self.via_trunk(
             trunk,
             command.phone_number,
             from_user=call.caller.invite.from_.sip_uri.user or "anonymous",
@@ -204,7 +204,7 @@ class TrunkLegs:
         for agent_leg in call.agents.values():
             if agent_leg.answered and not agent_leg.ended:
                 self.b2bua._end_agent_leg(agent_leg)
-        self.pending.external[key] = self._via_trunk(
+        self.pending.external[key] = self.via_trunk(
             trunk,
             command.number,
             from_user=call.caller.invite.from_.sip_uri.user or "anonymous",
@@ -221,7 +221,7 @@ class TrunkLegs:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _forget_later(self, leg: OutboundLeg) -> None:
+    def forget_later(self, leg: OutboundLeg) -> None:
         handle: asyncio.TimerHandle
 
         def forget() -> None:
