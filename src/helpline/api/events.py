@@ -6,8 +6,9 @@ websocket, a `token` query parameter holding an agent token. Each message is JSO
 `{"type", "tenant_id", "at", "data"}` with type `call.state_changed`, `agent.state_changed`,
 `call.offered` (an agent's phone rings), `call.offer_ended` (it stopped ringing: timeout,
 rejected, caller hung up, answered elsewhere, withdrawn), `call.transferred` (a call left its
-agent) or `call.ended` (with the record). A client that falls behind loses its oldest
-messages, never the server's pace.
+agent), `call.ended` (with the record) or `call.media_ready` (a recording or voicemail can
+now be fetched; API-key clients only, as it names no agent). A client that falls behind loses
+its oldest messages, never the server's pace.
 """
 
 from __future__ import annotations
