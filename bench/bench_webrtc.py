@@ -166,12 +166,13 @@ async def _seed(database_url: str, agents: int) -> tuple[str, str, str]:
     return tenant_id, f"{key.key_id}:{key.secret}", token.token
 
 
-def _serve(database_url: str, media_dir: str, report: Connection) -> None:
+def _serve(database_url: str, media_dir: str, report: Connection, media_workers: int) -> None:
     settings = Settings(
         database_url=database_url,
         jwt_secret="bench",
         media_dir=media_dir,
         sip_port=None,
+        media_workers=media_workers,
         # every bench caller is on this machine: loopback candidates, one source, no limits
         web_allow_private_candidates=True,
         web_caller_per_minute=0,
@@ -195,11 +196,43 @@ def _serve(database_url: str, media_dir: str, report: Connection) -> None:
     asyncio.run(run())
 
 
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (proc(5): fields 14 and 15 of /proc/<pid>/stat)."""
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat's fields after the command name (proc(5); field 3 is the first)."""
     with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return stat.read().rsplit(")", 1)[1].split()
+
+
+def _processes(root: int) -> list[int]:
+    """`root` and every process under it (the server's media workers), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                parents[int(entry)] = int(_stat(int(entry))[1])  # field 4: the parent's pid
+    found, frontier = [root], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def _cpu_seconds(root: int) -> float:
+    """utime + stime (proc(5) fields 14 and 15) summed over the server and its workers."""
+    try:
+        import psutil  # type: ignore[import-not-found]  # noqa: PLC0415 (optional)
+    except ImportError:
+        psutil = None
+    total = 0.0
+    for pid in _processes(root):
+        with contextlib.suppress(OSError, IndexError):
+            if psutil is not None:
+                times = psutil.Process(pid).cpu_times()
+                total += times.user + times.system
+            else:
+                fields = _stat(pid)
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 # -- one step: N bridged calls through the server ------------------------------------------------
@@ -207,12 +240,14 @@ def _cpu_seconds(pid: int) -> float:
 
 @dataclass
 class Step:
+    workers: int  # the server's media workers (0: media in the server process)
     calls: int
     seconds: float
     cpu_s: float
     expected: float
     received: int
     audible: int
+    processes: int = 1  # how many processes' CPU was summed (the server and its workers)
 
     @property
     def legs(self) -> int:
@@ -283,7 +318,7 @@ class Bench:
                 await asyncio.sleep(0.2)
         raise RuntimeError(f"{calls} calls did not all connect in {CONNECT_TIMEOUT_S} s")
 
-    async def step(self, calls: int, seconds: float, server_pid: int) -> Step:
+    async def step(self, calls: int, seconds: float, server_pid: int, workers: int = 0) -> Step:
         counters = [Counter() for _ in range(2 * calls)]
         pcs: list[RTCPeerConnection] = []
         sockets: list[Any] = []
@@ -312,6 +347,7 @@ class Bench:
             before, cpu0, t0 = _total(counters), _cpu_seconds(server_pid), time.monotonic()
             await asyncio.sleep(seconds)
             after, cpu1, t1 = _total(counters), _cpu_seconds(server_pid), time.monotonic()
+            processes = len(_processes(server_pid))
         finally:
             for socket in sockets:
                 with contextlib.suppress(Exception):
@@ -320,12 +356,14 @@ class Bench:
                 await pc.close()
         await self._settled()
         return Step(
+            workers=workers,
             calls=calls,
             seconds=t1 - t0,
             cpu_s=cpu1 - cpu0,
             expected=2 * calls * FRAMES_PER_S * (t1 - t0),
             received=after.frames - before.frames,
             audible=after.audible - before.audible,
+            processes=processes,
         )
 
     async def _settled(self) -> None:
@@ -365,6 +403,7 @@ def _anchor(calls: int, seconds: float, report: Connection) -> None:
         for pc in pcs:
             await pc.close()
         return Step(
+            workers=0,
             calls=calls,
             seconds=t1 - t0,
             cpu_s=cpu1 - cpu0,
@@ -395,8 +434,11 @@ def anchor(calls: int, seconds: float) -> Step:
 # -- the run ----------------------------------------------------------------------------------
 
 
-async def measure(counts: list[int], seconds: float, with_anchor: bool = True) -> list[Any]:
-    """Rows of (server step, anchor step or None), one per count of concurrent calls."""
+async def measure(
+    counts: list[int], seconds: float, with_anchor: bool = True, media_workers: int = 0
+) -> list[Any]:
+    """Rows of (server step, anchor step or None), one per count of concurrent calls, for a
+    server with `media_workers` media worker processes (0: media in the server process)."""
     allow_loopback()
     fast_audio_level()
     folder = Path(tempfile.mkdtemp(prefix="bench-webrtc-"))
@@ -405,7 +447,9 @@ async def measure(counts: list[int], seconds: float, with_anchor: bool = True) -
     context = mp.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     server = context.Process(
-        target=_serve, args=(database_url, str(folder / "media"), sender), daemon=True
+        target=_serve,
+        args=(database_url, str(folder / "media"), sender, media_workers),
+        daemon=False,  # a daemonic process may not start children: the media workers
     )
     server.start()
     rows: list[Any] = []
@@ -418,26 +462,29 @@ async def measure(counts: list[int], seconds: float, with_anchor: bool = True) -
         try:
             await bench.login(max(counts))
             for calls in counts:
-                step = await bench.step(calls, seconds, server.pid)
+                step = await bench.step(calls, seconds, server.pid, media_workers)
                 base = await asyncio.to_thread(anchor, calls, seconds) if with_anchor else None
                 rows.append((step, base))
         finally:
             await bench.admin.aclose()
     finally:
-        server.terminate()
+        server.terminate()  # its workers see their channel close and exit
         server.join(10)
     return rows
 
 
 def table(rows: list[Any]) -> Table:
-    out = Table(title=f"Bridged WebRTC calls: server CPU per leg (goal < {GOAL_PCT:g} % of a core)")
-    for name in ("calls", "legs", "seconds", "server % / leg", "loss", "frames rcvd/expected"):
+    title = f"Bridged WebRTC calls: server CPU per leg (goal < {GOAL_PCT:g} % of a core)"
+    out = Table(title=title)
+    columns = ("media", "calls", "legs", "seconds", "server % / leg", "loss", "frames rcvd/exp")
+    for name in columns:
         out.add_column(name, justify="right")
     for name in ("p2p anchor % / leg", "anchor loss", "server / anchor", "goal"):
         out.add_column(name, justify="right")
     for step, base in rows:
         ratio = f"{step.per_leg_pct / base.per_leg_pct:.2f}" if base and base.per_leg_pct else "-"
         out.add_row(
+            f"{step.workers} workers" if step.workers else "in-process",
             str(step.calls),
             str(step.legs),
             f"{step.seconds:.1f}",
@@ -454,19 +501,32 @@ def table(rows: list[Any]) -> Table:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", default="1,2,4,8", help="concurrent calls per step: 1,2,4,8")
+    parser.add_argument("--calls", default="1,2,4,8,12", help="concurrent calls per step")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window per step")
     parser.add_argument("--no-anchor", action="store_true", help="skip the peer-to-peer anchor")
+    parser.add_argument(
+        "--media-workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="the server's media workers for the second run (default: the cores); the "
+        "in-process server (0) is always measured first, as the anchor",
+    )
     args = parser.parse_args()
     counts = [int(n) for n in str(args.calls).split(",") if n.strip()]
-    rows = asyncio.run(measure(counts, args.seconds, with_anchor=not args.no_anchor))
-    console = Console(width=160)
+    modes = [0] if args.media_workers <= 0 else [0, args.media_workers]
+    rows: list[Any] = []
+    for workers in modes:
+        anchored = not args.no_anchor and workers == 0  # the clients' own cost: once
+        rows += asyncio.run(measure(counts, args.seconds, anchored, media_workers=workers))
+    console = Console(width=170)
     console.print(table(rows))
     console.print(
-        f"{os.cpu_count()} cores; the server is one process (one media worker); the clients "
-        "run in this process; the anchor is the same clients peer to peer. 'saturated': the "
-        "clients did not receive at real-time pace (the machine ran out of CPU), so that "
-        "step's CPU figure is not a leg's cost."
+        f"{os.cpu_count()} cores. CPU is the server's and its media workers' together (their "
+        "/proc times, psutil when installed). The clients run in this process (one core at "
+        "most, so they saturate first); the anchor is the same clients peer to peer. "
+        "'saturated': the clients did not receive at real-time pace (the machine ran out of "
+        "CPU), so that step's CPU figure is not a leg's cost."
     )
 
 

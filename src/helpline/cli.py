@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib.resources
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,10 +25,12 @@ from typing import Any
 
 import uvicorn
 import yaml
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
 from helpline.api.app import create_app
+from helpline.cli_sip import add_sip_options, settings_error, sip_settings
 from helpline.config import center_document, load_center, parse_center
 from helpline.core.errors import HelplineError
 from helpline.settings import Settings
@@ -37,7 +41,12 @@ from helpline.store import Store
 from helpline.telephony.sip import set_password
 
 DEMO_TENANT = "demo"
-DEFAULT_SIP_PORT = 5060
+SWITCH_INTERVAL_S = 0.0005  # see `_serve`
+# Collect the youngest objects every 50,000 allocations, not 700: a SIP message or an event
+# lives for a few hundred allocations, so most die unscanned and fewer reach the older
+# generations, whose collections pause the loop (bench/bench_sip.py: 4,923 retransmissions
+# at 200 calls/s with the defaults, 963 with these)
+GC_THRESHOLDS = (50_000, 20, 20)
 
 _SIMULATE_HELP = """\
 Run the center's own configuration, with a traffic forecast, through the real routing engine on a
@@ -167,11 +176,14 @@ def _config_export(args: argparse.Namespace) -> int:
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for name in ("host", "port", "database"):
+    for name in ("host", "port", "database", "media_workers"):
         value = getattr(args, name, None)
         if value is not None:
             overrides["database_url" if name == "database" else name] = value
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:  # a bad HELPLINE_* value: say which, no traceback
+        raise settings_error(error) from error
 
 
 def demo_document() -> dict[str, Any]:
@@ -203,16 +215,10 @@ async def seed_demo(settings: Settings) -> dict[str, str]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    # SIP on 5060 unless told otherwise (issue 7); --sip-port 0 turns it off
-    sip_port = args.sip_port if args.sip_port is not None else settings.sip_port
-    settings = settings.model_copy(
-        update={
-            "sip_port": DEFAULT_SIP_PORT if sip_port is None else sip_port,
-            "sip_port_required": sip_port is not None,  # the default may be taken: serve on
-            "sip_host": args.sip_host or settings.sip_host,
-        }
-    )
+    settings = sip_settings(args, _settings(args))
+    if args.media_workers is None and "HELPLINE_MEDIA_WORKERS" not in os.environ:
+        # browser calls' media on every core (issue 6); the library's default stays 0
+        settings = settings.model_copy(update={"media_workers": os.cpu_count() or 1})
     console = Console()
     if args.demo:
         demo = asyncio.run(seed_demo(settings))
@@ -241,6 +247,12 @@ Try it (the agent alice answers on a sandbox device; a caller presses 1, then 1 
        -H 'content-type: application/json' -d '{{"digits": "11"}}'
   curl -u {demo["key_id"]}:{demo["secret"]} {base}/v1/call-records
 """)
+    # The event loop shares the interpreter lock with the database driver's thread (aiosqlite
+    # runs every statement on one). At the default 5 ms switch interval, each time the loop
+    # wakes for a datagram it can wait 5 ms for the lock while that thread works: at 150
+    # SIP calls/s that delay made thousands of retransmissions (bench/bench_sip.py).
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    gc.set_threshold(*GC_THRESHOLDS)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -325,14 +337,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
     _database_option(serve)
+    add_sip_options(serve)
     serve.add_argument(
-        "--sip-port",
+        "--media-workers",
         type=int,
-        metavar="PORT",
-        help="SIP over UDP and TCP for trunks and agents' phones (default $HELPLINE_SIP_PORT "
-        "or 5060; 0 turns SIP off)",
+        metavar="N",
+        help="worker processes for browser calls' media (default: one per core; 0: in the "
+        "server process; $HELPLINE_MEDIA_WORKERS)",
     )
-    serve.add_argument("--sip-host", help="address SIP listens on (default: --host)")
     serve.add_argument("--demo", action="store_true", help="seed and print a demo tenant")
     serve.add_argument("--verbose", action="store_true", help="log every request")
     serve.set_defaults(run=_serve)

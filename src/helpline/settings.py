@@ -29,7 +29,8 @@ class SipTrunkSettings(BaseModel):
     password: str | None = None
     realm: str | None = None  # answer challenges of this realm only (default: any)
     from_domain: str | None = None  # the From host (default: our SIP host)
-    transport: Literal["udp", "tcp"] = "udp"
+    transport: Literal["udp", "tcp", "tls"] = "udp"  # tls: the proxy's port defaults to 5061
+    tls_ca_file: str | None = None  # PEM CAs the carrier's certificate is verified against
     prefix: str = Field(default="", pattern=r"^[0-9+*#]*$")  # dialled before every number
 
     @field_validator("proxy")
@@ -46,6 +47,12 @@ class SipTrunkSettings(BaseModel):
         if (self.username is None) != (self.password is None):
             missing = "password" if self.password is None else "username"
             raise ValueError(f"{missing} is required with the other digest credential")
+        if self.tls_ca_file is not None and (self.transport != "tls" or not self.proxy):
+            # it is only read to verify the proxy over TLS: ignoring it would hide a mistake
+            raise ValueError(
+                f"tls_ca_file is for a TLS trunk's proxy; trunk {self.name!r} has "
+                f"transport {self.transport}" + ("" if self.proxy else " and no proxy")
+            )
         return self
 
 
@@ -76,6 +83,12 @@ class Settings(BaseSettings):
     # JSON: [{"name": "carrier", "tenant_id": "demo", "addresses": ["203.0.113.0/24"]}]
     sip_trunks: list[SipTrunkSettings] = Field(default_factory=list)
     sip_trusted: list[str] = Field(default_factory=list)  # no abuse limits (load tests)
+    # SIP over TLS (RFC 3261 26; 5061 is its usual port): off unless a port is given
+    sip_tls_port: int | None = Field(default=None, ge=0, le=65535)
+    sip_tls_cert: str | None = None  # PEM certificate chain the TLS listener presents
+    sip_tls_key: str | None = None  # its PEM private key
+    # no RTP from either side of an answered SIP call for this long ends it
+    sip_media_timeout_s: float = Field(default=60.0, gt=0, le=86400)
     # browser calls (issue 6): prompt cache, uploaded audio and recordings live here
     media_dir: str = "helpline-media"
     # the public web caller (`/call`, no credentials): calls per source address per minute
@@ -90,6 +103,24 @@ class Settings(BaseSettings):
     # ICE candidates on private/loopback addresses in an anonymous caller's offer: dropped
     # unless callers share the server's network (and the tests on one machine)
     web_allow_private_candidates: bool = False
+    # processes running browser calls' media (aiortc, prompts, bridge, recording, DTMF);
+    # 0: in the server process (telephony/webrtc/worker_adapter.py, bench/README.md)
+    media_workers: int = Field(default=0, ge=0, le=256)
+    # the longest voicemail message a caller may leave; then the call is ended
+    voicemail_max_s: float = Field(default=120.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _sip_tls(self) -> Settings:
+        if self.sip_tls_port is not None and not (self.sip_tls_cert and self.sip_tls_key):
+            raise ValueError(
+                "HELPLINE_SIP_TLS_PORT needs HELPLINE_SIP_TLS_CERT and HELPLINE_SIP_TLS_KEY"
+            )
+        if self.sip_tls_port and self.sip_tls_port == self.sip_port:
+            raise ValueError(  # TCP listens on sip_port: TLS cannot have it too
+                f"HELPLINE_SIP_TLS_PORT and HELPLINE_SIP_PORT are both {self.sip_port}: "
+                "SIP over TLS needs a port of its own"
+            )
+        return self
 
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

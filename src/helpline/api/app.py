@@ -27,6 +27,7 @@ from helpline.store import Store
 from helpline.telephony.sip import SipTelephony
 from helpline.telephony.sip.settings import sip_config
 from helpline.telephony.virtual import VirtualCarrier
+from helpline.telephony.webrtc.worker_adapter import WorkerTelephony
 from helpline.webhooks.deliverer import Deliverer
 from helpline.webhooks.publisher import WebhookOutbox
 
@@ -73,6 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         outbox = WebhookOutbox(store, deliverer=deliverer)
         # browser calls (issue 6) beside the sandbox carrier
         phone = web.web_telephony(carrier, settings)
+        if settings.media_workers > 0:  # their media in worker processes, one loop each
+            phone = WorkerTelephony(carrier, phone.media_dir, workers=settings.media_workers)
+            await phone.start()
         sip = None
         if settings.sip_port is not None and settings.sip_port > 0:  # issue 7: SIP in front
             sip = SipTelephony(phone, sip_config(settings), agent_exists=_agent_exists(app))

@@ -26,20 +26,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 
 from helpline.core import commands as cmd
 from helpline.core import events as ev
 from helpline.media.tones import dtmf_tone
-from helpline.ports import PostEvent, Telephony, TelephonyCommand
+from helpline.ports import PostEvent, PostLineEvent, Telephony, TelephonyCommand
 from helpline.telephony.webrtc.audio import RATE, SILENCE, Clip, Feed, Samples
-from helpline.telephony.webrtc.legs import Leg
+from helpline.telephony.webrtc.calls import AgentLine, Channel, LineMedia, WebCall
+from helpline.telephony.webrtc.inband import inband_detector
+from helpline.telephony.webrtc.legs import Leg, MediaLeg
 from helpline.telephony.webrtc.prompts import PromptLibrary, tenant_folder
 from helpline.telephony.webrtc.recording import CallRecording
+from helpline.telephony.webrtc.voicemail import Voicemail
+
+__all__ = ["AgentLine", "Channel", "LineMedia", "RecordingSink", "WebCall", "WebRtcTelephony"]
 
 log = logging.getLogger("helpline.webrtc")
 
@@ -49,49 +53,6 @@ HANGUP_PROMPT_LIMIT_S = 10.0
 KEY_TONE_S, KEY_GAP_S = 0.1, 0.06
 # the voicemail beep: 1 kHz for 0.4 s, after the mailbox's prompt
 BEEP = (np.sin(2 * np.pi * 1000 * np.arange(int(0.4 * RATE)) / RATE) * 8000).astype(np.int16)
-
-
-class Channel(Protocol):
-    """A page's signalling connection (a websocket): JSON messages both ways."""
-
-    async def send(self, message: dict[str, Any]) -> None: ...
-
-
-@dataclass(eq=False)
-class WebCall:
-    """A browser caller's call: its leg and what is bridged to it."""
-
-    tenant_id: str
-    call_id: str
-    leg: Leg
-    channel: Channel
-    agent_id: str | None = None
-    held: bool = False
-    ended: bool = False
-    audio_serial: int = 0  # which audio command is current: a slow render must not win late
-    caller_voice: Feed = field(default_factory=Feed)  # what the agent hears
-    agent_voice: Feed = field(default_factory=Feed)  # what the caller hears
-    recorder: CallRecording | None = None
-    claimed_from: str | None = None  # what the caller's page said it was: unverified
-
-    def heard(self, samples: Samples) -> None:
-        if self.agent_id is not None and not self.held:
-            self.caller_voice.push(samples)
-        if self.recorder is not None:
-            self.recorder.caller(samples)
-
-
-@dataclass(eq=False)
-class AgentLine:
-    """A browser agent's softphone: its leg while connected, the call it is on."""
-
-    tenant_id: str
-    agent_id: str
-    sessions: int = 0
-    leg: Leg | None = None
-    call_id: str | None = None  # the call it is on (a browser's or any other)
-    call: WebCall | None = None  # that call, when it is a browser caller's
-    offline: asyncio.TimerHandle | None = None
 
 
 class WebRtcTelephony:
@@ -107,6 +68,7 @@ class WebRtcTelephony:
         self.media_dir = media_dir
         self.prompts = PromptLibrary(media_dir)
         self.on_recording = on_recording
+        self.voicemail = Voicemail()  # its length limit and sink: set by the API's install
         self.presence_grace_s = presence_grace_s
         self.calls: dict[tuple[str, str], WebCall] = {}
         self.lines: dict[tuple[str, str], AgentLine] = {}
@@ -118,11 +80,31 @@ class WebRtcTelephony:
         self.media_dir = media_dir
         self.prompts = PromptLibrary(media_dir)
 
+    # -- legs (where their media run: here; in media workers with `worker_adapter`) ----------
+
+    def new_leg(self, name: str, on_digit: Callable[[str], None] | None = None) -> MediaLeg:
+        """A browser's leg, not yet answered; `on_digit`: keys heard in band (Goertzel)."""
+        leg = Leg(name)
+        if on_digit is not None:
+            leg.listeners.append(inband_detector(on_digit))
+        return leg
+
+    def hear_caller(self, call: WebCall) -> None:
+        """What the caller says reaches the bridge and the recorder (`WebCall.heard`)."""
+        call.leg.listeners.append(call.heard)
+
+    def hear_agent(self, line: AgentLine, leg: MediaLeg) -> None:
+        """What the agent says on this leg reaches the line's call (`agent_heard`)."""
+        leg.listeners.append(partial(self.agent_heard, line))
+
     # -- the port --------------------------------------------------------------------------------
 
     def attach(self, post: PostEvent) -> None:
         self._post = post
         self.fallback.attach(post)
+
+    def listen_lines(self, listener: PostLineEvent) -> None:
+        self.fallback.listen_lines(listener)  # agent lines are the carriers' (seed 003)
 
     def emit(self, tenant_id: str, event: ev.Event) -> None:
         if self._post is None:
@@ -155,7 +137,8 @@ class WebRtcTelephony:
             call.audio_serial += 1
             self._spawn(self._play_voicemail(call, command, call.audio_serial))
         elif isinstance(command, cmd.DialExternal):
-            # a browser call cannot leave for a phone number (the SIP adapter will carry it)
+            # silence until the number answers: the SIP adapter in front of us dials it
+            # through the trunk and joins it (helpline.telephony.sip.browser)
             self._unbridge(call)
             call.audio_serial += 1
             call.leg.out.source = SILENCE
@@ -215,7 +198,8 @@ class WebRtcTelephony:
     async def _play_voicemail(
         self, call: WebCall, command: cmd.StartVoicemail, serial: int
     ) -> None:
-        """The mailbox's prompt, then the beep; keeping the message is not built yet."""
+        """The mailbox's prompt, then the beep, then the caller's message is kept
+        (helpline.telephony.webrtc.voicemail) until they hang up or it is full."""
         prompt = command.prompt
         samples = SILENCE.pull(0)
         if prompt is not None:
@@ -227,7 +211,16 @@ class WebRtcTelephony:
                 log.exception("call %s: the voicemail prompt could not be rendered", call.call_id)
         if call.ended or call.audio_serial != serial:
             return
-        call.leg.out.source = Clip(np.concatenate([samples, BEEP]))
+        tenant, call_id = call.tenant_id, call.call_id
+
+        def hang_up(reason: str) -> None:
+            self.emit(tenant, ev.CallHungUp(call_id=call_id, party=ev.Party.SYSTEM, reason=reason))
+
+        def record() -> None:  # the beep has played: what the caller says now is the message
+            if not call.ended and call.audio_serial == serial:
+                self.voicemail.record(self.media_dir, tenant, call_id, call.leg, hang_up)
+
+        call.leg.out.source = Clip(np.concatenate([samples, BEEP]), on_end=record)
 
     def _bridge(self, tenant_id: str, command: cmd.Bridge, call: WebCall | None) -> None:
         self._release_agents(tenant_id, command.call_id, keep=command.agent_id)
@@ -243,6 +236,8 @@ class WebRtcTelephony:
                 path = self.recording_path(tenant_id, command.call_id)
                 call.recorder = CallRecording(path)
         if line is not None:
+            if line.call_id != command.call_id:
+                self._part(line)  # another call's media (a SIP caller's) end here
             line.call_id = command.call_id
             line.call = call
             self.connect_line(line)
@@ -256,9 +251,40 @@ class WebRtcTelephony:
         if line.leg is None:
             return
         call = line.call
+        if line.media is not None:
+            line.leg.out.source = line.media.voice
+            return
         line.leg.out.source = SILENCE if call is None or call.held else call.caller_voice
 
+    def join_line(self, tenant_id: str, call_id: str, agent_id: str, media: LineMedia) -> bool:
+        """A call that is not a browser caller's (a SIP caller's) bridged to the agent's
+        line: the line plays `media.voice` and hands what it hears to `media`. False (and
+        `media` closed) when the agent has no line on that call (a sandbox or SIP agent)."""
+        line = self.lines.get((tenant_id, agent_id))
+        if line is None or line.call_id != call_id or line.call is not None:
+            media.close()
+            return False
+        self._part(line)
+        line.media = media
+        self.connect_line(line)
+        return True
+
+    def part_line(self, tenant_id: str, call_id: str) -> None:
+        """The call's media leave every line they were joined to (hold, transfer, end)."""
+        for line in self.lines.values():
+            if line.tenant_id == tenant_id and line.call_id == call_id and line.media:
+                self._part(line)
+                self.connect_line(line)
+
+    def _part(self, line: AgentLine) -> None:
+        if line.media is not None:
+            line.media.close()
+            line.media = None
+
     def agent_heard(self, line: AgentLine, samples: Samples) -> None:
+        if line.media is not None:
+            line.media.agent_said(samples)
+            return
         call = line.call
         if call is None or call.ended:
             return
@@ -272,6 +298,8 @@ class WebRtcTelephony:
         caller hears (an IVR or a bank's menu further on hears real DTMF); False when the
         agent is on no browser caller's call. Tones 100 ms with 60 ms between them (Q.24
         asks at least 40 ms of each)."""
+        if line.media is not None:
+            return line.media.agent_keys(digits)
         call = line.call
         if call is None or call.ended:
             return False
@@ -287,6 +315,7 @@ class WebRtcTelephony:
             if line.call_id == call_id:
                 line.call_id = None
                 line.call = None
+                self._part(line)
                 self.connect_line(line)
 
     def _unbridge(self, call: WebCall) -> None:

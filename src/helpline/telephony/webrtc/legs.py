@@ -14,6 +14,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import aioice.ice
 import aiortc.rtp
@@ -22,7 +23,7 @@ import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from helpline.telephony.webrtc.audio import OutgoingTrack, Samples, read_track
+from helpline.telephony.webrtc.audio import OutgoingTrack, Samples, Source, read_track
 
 log = logging.getLogger("helpline.webrtc")
 
@@ -59,6 +60,48 @@ def _audio_level_dbov(frame: av.AudioFrame) -> int:
 def fast_audio_level() -> None:
     """Swap aiortc's per-sample audio-level loop for the numpy one (same values)."""
     aiortc.rtp.compute_audio_level_dbov = _audio_level_dbov
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+class LegOut(Protocol):
+    """What a leg plays: a source swapped at any frame boundary, and tones mixed over it."""
+
+    source: Source
+
+    def mix(self, samples: Samples) -> None: ...
+
+
+class LegPeer(Protocol):
+    """The leg's connection as far as its users look at it (its state and that it changes)."""
+
+    @property
+    def connectionState(self) -> str: ...  # aiortc's name
+
+    def on(self, event: str, f: Handler) -> Handler: ...
+
+
+class MediaLeg(Protocol):
+    """A browser's leg wherever its media run: this process (`Leg`) or a media worker
+    (`worker_legs.RemoteLeg`)."""
+
+    name: str
+    closed: bool
+    on_failed: Callable[[], Awaitable[None]] | None
+
+    @property
+    def out(self) -> LegOut: ...
+
+    @property
+    def listeners(self) -> list[Callable[[Samples], None]]: ...
+
+    @property
+    def pc(self) -> LegPeer: ...
+
+    async def answer(self, offer_sdp: str) -> str: ...
+
+    async def close(self) -> None: ...
 
 
 class Leg:

@@ -34,17 +34,16 @@ from functools import partial
 from typing import Any
 
 from helpline.core import events as ev
-from helpline.media.dtmf import DtmfDetector
-from helpline.media.tones import Resampler
 from helpline.telephony.webrtc.adapter import AgentLine, Channel, WebCall, WebRtcTelephony
-from helpline.telephony.webrtc.audio import RATE, Samples
-from helpline.telephony.webrtc.legs import Leg
+from helpline.telephony.webrtc.inband import inband_detector
+from helpline.telephony.webrtc.legs import MediaLeg
 from helpline.telephony.webrtc.offers import BadOffer, check_offer
+
+__all__ = ["agent_session", "caller_session", "inband_detector"]
 
 log = logging.getLogger("helpline.webrtc")
 
 DIGITS = frozenset("0123456789*#ABCD")
-DTMF_RATE = 8000
 Messages = AsyncIterator[dict[str, Any]]
 MAX_FAILED_DIALS = 3  # then the conversation is closed (1008): a page probing, not a caller
 WEB_CALLER = "web"  # a browser caller's from_number: the page's own claim is not a number
@@ -55,18 +54,6 @@ def _digits(message: dict[str, Any]) -> str | None:
     if not digits or len(digits) > 32 or not set(digits) <= DIGITS:
         return None
     return digits
-
-
-def inband_detector(emit: Callable[[str], None]) -> Callable[[Samples], None]:
-    """Goertzel detection (helpline.media.dtmf, tuned for 8 kHz) on a leg's 48 kHz audio."""
-    detector = DtmfDetector(DTMF_RATE)
-    resampler = Resampler(RATE, DTMF_RATE)
-
-    def feed(samples: Samples) -> None:
-        for digit in detector.feed(resampler.process(samples)):
-            emit(digit)
-
-    return feed
 
 
 async def caller_session(
@@ -149,17 +136,17 @@ async def _start_call(
         await channel.send({"type": "error", "message": str(error)})
         return None
     call_id = f"web-{uuid.uuid4().hex[:16]}"
-    leg = Leg(call_id)
+    on_digit = None
+    if message.get("dtmf") != "message":  # keys in band: the leg's media detect them
+        on_digit = partial(_emit_digit, phone, tenant_id, call_id)
+    leg = phone.new_leg(call_id, on_digit=on_digit)
     # the page says who it is, but nobody vouches for it: kept as what it claimed, never as
     # the caller's number (routing, records and CRM pop-ups trust from_number) (review S2)
     claimed = str(message.get("from") or "")[:40] or None
     call = WebCall(
         tenant_id=tenant_id, call_id=call_id, leg=leg, channel=channel, claimed_from=claimed
     )
-    leg.listeners.append(call.heard)
-    if message.get("dtmf") != "message":
-        emit = partial(_emit_digit, phone, tenant_id, call_id)
-        leg.listeners.append(inband_detector(emit))
+    phone.hear_caller(call)
     try:
         answer = await leg.answer(sdp)
     except Exception:  # aiortc refuses what it cannot parse or negotiate
@@ -197,7 +184,7 @@ async def agent_session(
 ) -> None:
     """An agent's softphone: online while connected; its media line on request."""
     line = phone.agent_connected(tenant_id, agent_id)
-    leg: Leg | None = None
+    leg: MediaLeg | None = None
     try:
         async for message in messages:
             kind = message.get("type")
@@ -226,14 +213,14 @@ async def agent_session(
 
 async def _agent_leg(
     phone: WebRtcTelephony, line: AgentLine, channel: Channel, sdp: str
-) -> Leg | None:
+) -> MediaLeg | None:
     """A new media line for the softphone, answered; None (and an error) if it is unusable."""
     try:
         checked = check_offer(sdp, allow_private=True)  # an agent's softphone is ours
     except BadOffer as error:
         await channel.send({"type": "error", "message": str(error)})
         return None
-    leg = Leg(f"agent-{line.agent_id}")
+    leg = phone.new_leg(f"agent-{line.agent_id}")
     try:
         answer = await leg.answer(checked)
     except Exception:  # aiortc refuses what it cannot parse or negotiate
@@ -241,13 +228,13 @@ async def _agent_leg(
         await leg.close()
         await channel.send({"type": "error", "message": "sdp: not a usable offer"})
         return None
-    leg.listeners.append(partial(phone.agent_heard, line))
+    phone.hear_agent(line, leg)
     leg.on_failed = partial(_agent_media_failed, line, leg, channel)
     await channel.send({"type": "answer", "sdp": answer})
     return leg
 
 
-async def _agent_media_failed(line: AgentLine, leg: Leg, channel: Channel) -> None:
+async def _agent_media_failed(line: AgentLine, leg: MediaLeg, channel: Channel) -> None:
     """The softphone's media died: drop the line and tell the page, which offers a new one
     (its call, if any, carries on: the agent's presence grace covers the gap)."""
     if line.leg is leg:
