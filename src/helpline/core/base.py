@@ -2,8 +2,8 @@
 
 The engine is built as a short chain of layers, each one module (ARCHITECTURE.md: modules of
 150-400 lines): `EngineBase` (state, timers, transitions, pools) -> `IvrLayer` -> `QueueLayer`
--> `OfferLayer` -> `CallFlowLayer` -> `Engine`. A layer calls the ones below it directly, and
-the ones above through the abstract hooks declared here.
+-> `OfferLayer` -> `CallFlowLayer` -> `CallEndLayer` -> `Engine`. A layer calls the ones below
+it directly, and the ones above through the abstract hooks declared here.
 """
 
 from __future__ import annotations

@@ -30,10 +30,9 @@ from helpline.telephony.bridge.playout import FrameFeeder, Playout
 from helpline.telephony.rtp.endpoint import RtpEndpoint
 from helpline.telephony.webrtc.adapter import WebCall
 from helpline.telephony.webrtc.audio import Feed, Samples
+from helpline.telephony.webrtc.lines import KEY_GAP_S, KEY_TONE_S  # as a browser's keypad
 
 log = logging.getLogger("helpline.bridge")
-
-KEY_TONE_S, KEY_GAP_S = 0.1, 0.06  # as the browser adapter's keypad (Q.24: >= 40 ms each)
 
 
 class LineLink:

@@ -4,8 +4,9 @@ digits, live audio from the engine (e.g. a WebRTC agent), recording.
 Sending: one `RtpSender` (one SSRC, continuous sequence numbers and timestamps) driven by a
 packet clock every `ptime`. Each tick sends, in this order of precedence, an RFC 4733 digit
 packet, the next frame of the current playback (prompt or looping music), live audio fed by
-`feed`, or silence. Silence is sent rather than nothing so that the peer's jitter buffer and
-any NAT or latching relay on the way keep seeing us (RFC 4961's symmetric RTP relies on it).
+`feed`, or silence (helpline.telephony.rtp.leg_audio). Silence is sent rather than nothing so
+that the peer's jitter buffer and any NAT or latching relay on the way keep seeing us (RFC
+4961's symmetric RTP relies on it).
 The clock is scheduled on absolute times (start + n * ptime), so it does not drift; after a
 stall longer than `max_catch_up` it skips ahead (timestamps too: the gap is real time).
 
@@ -32,43 +33,21 @@ import numpy.typing as npt
 from helpline.media.dtmf import DtmfDetector
 from helpline.media.g711 import Pcm, alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from helpline.media.rfc4733 import DigitReceiver, DigitSender
-from helpline.media.rtp import TS_MOD, ReceiveStatistics, RtpError, RtpPacket, parse_rtp
+from helpline.media.rtp import ReceiveStatistics, RtpError, RtpPacket, parse_rtp
 from helpline.media.rtp import RtpSender as SequenceClock
 from helpline.media.wav import Side, StereoWavRecorder
 from helpline.sip.sdp import AudioSession
+from helpline.telephony.rtp.leg_audio import RATE, LegRecording, OutboundAudio
 from helpline.telephony.rtp.prompts import PromptCache
 from helpline.telephony.rtp.relay import Address, looks_like_rtp
 
 log = logging.getLogger("helpline.rtp")
 
-RATE = 8000
 DigitSource = Literal["rfc4733", "inband"]
 DigitCallback = Callable[[str, DigitSource], None]
 AudioCallback = Callable[[Pcm], None]
 SequencedAudio = Callable[[int, Pcm], None]  # (RTP sequence number, decoded audio)
 _CODECS = {"PCMU": (ulaw_encode, ulaw_decode), "PCMA": (alaw_encode, alaw_decode)}
-MAX_FEED = RATE // 5  # live audio queued at most 200 ms ahead: latency stays bounded
-
-
-@dataclass(slots=True)
-class _Playback:
-    samples: Pcm
-    loop: bool
-    done: asyncio.Future[None]
-    position: int = 0
-
-    def frame(self, size: int) -> Pcm | None:
-        """The next `size` samples (the last frame padded with silence); None when over."""
-        if self.position >= len(self.samples):
-            if not self.loop or len(self.samples) == 0:
-                return None
-            self.position = 0
-        chunk = self.samples[self.position : self.position + size]
-        self.position += size
-        if self.loop and len(chunk) < size:  # wrap around without a gap in the music
-            self.position = size - len(chunk)
-            return np.concatenate([chunk, self.samples[: self.position]])[:size]
-        return chunk if len(chunk) == size else np.pad(chunk, (0, size - len(chunk)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,17 +94,12 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.refused: Address | None = None  # the peer we were latched to before a move
         self.events_seen = False
         self.packets_sent = self.packets_received = self.dropped = 0
-        self._playbacks: deque[_Playback] = deque()
-        self._live = np.zeros(0, dtype=np.int16)
+        self.outbound = OutboundAudio(self.frame_size)
         self._digits: deque[tuple[str, int]] = deque()  # (digit, frames left to hold it)
         self._digit_frames = 0
         self._first_packet = True
         self._pacer: asyncio.Task[None] | None = None
-        self._recorder: StereoWavRecorder | None = None
-        self._remote_side: Side = "caller"
-        self._sent_frames = 0  # frames of our side placed in the recording
-        self._inbound_anchor: tuple[float, int] | None = None  # (seconds, RTP timestamp)
-        self._recording_started = 0.0
+        self._recording: LegRecording | None = None
 
     @classmethod
     async def open(
@@ -194,9 +168,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         pcm = np.asarray(samples)
         if pcm.dtype != np.int16:
             raise TypeError(f"samples: expected int16, got {pcm.dtype}")
-        done = asyncio.get_running_loop().create_future()
-        self._playbacks.append(_Playback(pcm.reshape(-1), loop, done))
-        return done
+        return self.outbound.play(pcm, loop=loop)
 
     async def say(self, prompts: PromptCache, text: str, voice: str = "en-us") -> None:
         """Speak `text` (rendered once, then cached) and return when it has been sent."""
@@ -208,43 +180,26 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
     def stop_playback(self) -> None:
         """Stop what is playing and drop what is queued (a caller pressed a key: barge-in)."""
-        while self._playbacks:
-            done = self._playbacks.popleft().done
-            if not done.done():
-                done.set_result(None)
+        self.outbound.stop()
 
     def feed(self, samples: Pcm) -> None:
         """Live 8 kHz audio to send when no playback runs (at most 200 ms queued)."""
-        self._live = np.concatenate([self._live, samples])[-MAX_FEED:]
+        self.outbound.feed(samples)
 
     @property
     def live_queued(self) -> int:
         """Samples of live audio fed and not sent yet (a feeder's underrun check)."""
-        return len(self._live)
+        return self.outbound.live_queued
 
     def drop_live(self) -> None:
         """Forget the live audio not sent yet (its speaker left: a transfer, hold)."""
-        self._live = np.zeros(0, dtype=np.int16)
+        self.outbound.drop_live()
 
     def send_digit(self, digit: str, duration_ms: int = 100) -> None:
         """Send a key press as RFC 4733 events (needs telephone-event in the SDP)."""
         if self.digit_sender is None:
             raise RtpError("digit: the peer did not agree on telephone-event")
         self._digits.append((digit, max(1, duration_ms // self.session.ptime)))
-
-    def _next_audio(self) -> Pcm:
-        while self._playbacks:
-            playback = self._playbacks[0]
-            frame = playback.frame(self.frame_size)
-            if frame is not None:
-                return frame
-            self._playbacks.popleft()
-            if not playback.done.done():
-                playback.done.set_result(None)
-        if len(self._live):
-            frame, self._live = self._live[: self.frame_size], self._live[self.frame_size :]
-            return np.pad(frame, (0, self.frame_size - len(frame)))
-        return np.zeros(self.frame_size, dtype=np.int16)
 
     def _digit_packets(self) -> list[RtpPacket] | None:
         """This tick's RFC 4733 packets, or None when no digit is being sent."""
@@ -267,8 +222,9 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         return None
 
     def _tick(self) -> None:
-        audio = self._next_audio()
-        self._record_outbound(audio)
+        audio = self.outbound.next_frame()
+        if self._recording is not None:
+            self._recording.outbound(audio)
         if self.transport is None or not self.session.sends:
             # On hold: no packet, so no sequence number used (RFC 3550 5.1 counts packets
             # sent), but the timestamp follows the clock, and the next packet is marked as a
@@ -337,7 +293,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             return
         self.statistics.update(packet, asyncio.get_running_loop().time())
         pcm = self.decode(packet.payload)
-        self._record_inbound(packet.timestamp, pcm)
+        if self._recording is not None:
+            self._recording.inbound(packet.timestamp, pcm)
         if self.on_audio is not None:
             self.on_audio(pcm)
         if self.on_sequenced is not None:
@@ -357,33 +314,10 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
     def record(self, recorder: StereoWavRecorder, *, remote_side: Side = "caller") -> None:
         """Record both directions from now on: the peer on `remote_side`, us on the other."""
-        self._recorder, self._remote_side = recorder, remote_side
-        self._sent_frames = 0
-        self._inbound_anchor = None
-        self._recording_started = asyncio.get_running_loop().time()
+        self._recording = LegRecording(recorder, remote_side, self.frame_size)
 
     def stop_recording(self) -> None:
-        self._recorder = None
-
-    def _record_outbound(self, audio: Pcm) -> None:
-        if self._recorder is None:
-            return
-        side: Side = "agent" if self._remote_side == "caller" else "caller"
-        self._recorder.add(side, self._sent_frames * self.frame_size / RATE, audio)
-        self._sent_frames += 1
-
-    def _record_inbound(self, timestamp: int, pcm: Pcm) -> None:
-        """Placed by RTP timestamp from the first packet's arrival: jitter does not smear it."""
-        if self._recorder is None:
-            return
-        if self._inbound_anchor is None:
-            now = asyncio.get_running_loop().time() - self._recording_started
-            self._inbound_anchor = (max(0.0, now), timestamp)
-        start, first = self._inbound_anchor
-        offset = (timestamp - first + TS_MOD // 2) % TS_MOD - TS_MOD // 2
-        at = start + offset / RATE
-        if at >= 0:
-            self._recorder.add(self._remote_side, at, pcm)
+        self._recording = None
 
     # --- life cycle ---------------------------------------------------------------------
 

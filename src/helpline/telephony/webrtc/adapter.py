@@ -14,11 +14,7 @@ agent's line are carried out here with media:
 - `SetHold`: music to the caller, silence to the agent; off: bridged again.
 - `Hangup`: the optional goodbye prompt, then the caller's page is told and its leg closed.
 
-An agent's line is one peer connection for as long as its softphone is open (no per-call
-negotiation: a call is a change of what each leg's source is). Its presence is the agent's
-online presence (routing type 1). A dropped softphone has `presence_grace_s` to come back
-before the agent goes offline and a call it was on is ended (seed 002 "Generic Softphone SSO":
-a dropped websocket must not leave a call up).
+Agents' lines (what each plays and hears, and their presence): helpline.telephony.webrtc.lines.
 """
 
 from __future__ import annotations
@@ -33,12 +29,12 @@ import numpy as np
 
 from helpline.core import commands as cmd
 from helpline.core import events as ev
-from helpline.media.tones import dtmf_tone
 from helpline.ports import PostEvent, PostLineEvent, Telephony, TelephonyCommand
 from helpline.telephony.webrtc.audio import RATE, SILENCE, Clip, Feed, Samples
 from helpline.telephony.webrtc.calls import AgentLine, Channel, LineMedia, WebCall
 from helpline.telephony.webrtc.inband import inband_detector
 from helpline.telephony.webrtc.legs import Leg, MediaLeg
+from helpline.telephony.webrtc.lines import AgentLines
 from helpline.telephony.webrtc.prompts import PromptLibrary, tenant_folder
 from helpline.telephony.webrtc.recording import CallRecording
 from helpline.telephony.webrtc.voicemail import Voicemail
@@ -50,12 +46,11 @@ log = logging.getLogger("helpline.webrtc")
 # (tenant id, call id, WAV path, duration in seconds): store it, point the record at it
 RecordingSink = Callable[[str, str, Path, float], Awaitable[None]]
 HANGUP_PROMPT_LIMIT_S = 10.0
-KEY_TONE_S, KEY_GAP_S = 0.1, 0.06
 # the voicemail beep: 1 kHz for 0.4 s, after the mailbox's prompt
 BEEP = (np.sin(2 * np.pi * 1000 * np.arange(int(0.4 * RATE)) / RATE) * 8000).astype(np.int16)
 
 
-class WebRtcTelephony:
+class WebRtcTelephony(AgentLines):
     def __init__(
         self,
         fallback: Telephony,
@@ -246,78 +241,6 @@ class WebRtcTelephony:
         """Where a call's recording goes: the tenant's folder, path-safe whatever its id."""
         return self.media_dir / "recordings" / tenant_folder(tenant_id) / f"{call_id}.wav"
 
-    def connect_line(self, line: AgentLine) -> None:
-        """Point the agent's leg at its call (again, after a softphone reconnects)."""
-        if line.leg is None:
-            return
-        call = line.call
-        if line.media is not None:
-            line.leg.out.source = line.media.voice
-            return
-        line.leg.out.source = SILENCE if call is None or call.held else call.caller_voice
-
-    def join_line(self, tenant_id: str, call_id: str, agent_id: str, media: LineMedia) -> bool:
-        """A call that is not a browser caller's (a SIP caller's) bridged to the agent's
-        line: the line plays `media.voice` and hands what it hears to `media`. False (and
-        `media` closed) when the agent has no line on that call (a sandbox or SIP agent)."""
-        line = self.lines.get((tenant_id, agent_id))
-        if line is None or line.call_id != call_id or line.call is not None:
-            media.close()
-            return False
-        self._part(line)
-        line.media = media
-        self.connect_line(line)
-        return True
-
-    def part_line(self, tenant_id: str, call_id: str) -> None:
-        """The call's media leave every line they were joined to (hold, transfer, end)."""
-        for line in self.lines.values():
-            if line.tenant_id == tenant_id and line.call_id == call_id and line.media:
-                self._part(line)
-                self.connect_line(line)
-
-    def _part(self, line: AgentLine) -> None:
-        if line.media is not None:
-            line.media.close()
-            line.media = None
-
-    def agent_heard(self, line: AgentLine, samples: Samples) -> None:
-        if line.media is not None:
-            line.media.agent_said(samples)
-            return
-        call = line.call
-        if call is None or call.ended:
-            return
-        if not call.held:
-            call.agent_voice.push(samples)
-        if call.recorder is not None:
-            call.recorder.agent(samples)
-
-    def agent_keys(self, line: AgentLine, digits: str) -> bool:
-        """The softphone's keypad: each digit's Q.23 tone pair mixed into what the browser
-        caller hears (an IVR or a bank's menu further on hears real DTMF); False when the
-        agent is on no browser caller's call. Tones 100 ms with 60 ms between them (Q.24
-        asks at least 40 ms of each)."""
-        if line.media is not None:
-            return line.media.agent_keys(digits)
-        call = line.call
-        if call is None or call.ended:
-            return False
-        gap = np.zeros(int(KEY_GAP_S * RATE), dtype=np.int16)
-        for digit in digits:
-            call.leg.out.mix(np.concatenate([dtmf_tone(digit, KEY_TONE_S, RATE), gap]))
-        return True
-
-    def _release_agents(self, tenant_id: str, call_id: str, keep: str | None = None) -> None:
-        for line in self.lines.values():
-            if line.tenant_id != tenant_id or line.agent_id == keep:
-                continue
-            if line.call_id == call_id:
-                line.call_id = None
-                line.call = None
-                self._part(line)
-                self.connect_line(line)
-
     def _unbridge(self, call: WebCall) -> None:
         if call.agent_id is not None:
             call.agent_id = None
@@ -362,41 +285,6 @@ class WebRtcTelephony:
                 await self.on_recording(call.tenant_id, call.call_id, call.recorder.path, duration)
 
     # -- presence ------------------------------------------------------------------------------
-
-    def line(self, tenant_id: str, agent_id: str) -> AgentLine:
-        return self.lines.setdefault((tenant_id, agent_id), AgentLine(tenant_id, agent_id))
-
-    def agent_connected(self, tenant_id: str, agent_id: str) -> AgentLine:
-        line = self.line(tenant_id, agent_id)
-        if line.offline is not None:  # came back within the grace period: nothing changed
-            line.offline.cancel()
-            line.offline = None
-        elif line.sessions == 0:
-            self.emit(tenant_id, ev.AgentPresenceChanged(agent_id=agent_id, online=True))
-        line.sessions += 1
-        return line
-
-    def agent_disconnected(self, line: AgentLine) -> None:
-        line.sessions -= 1
-        if line.sessions > 0:
-            return
-        loop = asyncio.get_running_loop()
-        line.offline = loop.call_later(self.presence_grace_s, self._went_offline, line)
-
-    def _went_offline(self, line: AgentLine) -> None:
-        line.offline = None
-        if line.sessions > 0:
-            return
-        self.emit(line.tenant_id, ev.AgentPresenceChanged(agent_id=line.agent_id, online=False))
-        if line.call_id is not None:
-            self.emit(
-                line.tenant_id,
-                ev.CallHungUp(
-                    call_id=line.call_id,
-                    party=ev.Party.AGENT,
-                    reason="agent_connection_lost",
-                ),
-            )
 
     # -- housekeeping --------------------------------------------------------------------------
 
