@@ -37,13 +37,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 
 from bench_webrtc import (
     CONNECT_TIMEOUT_S,
     LINE,
+    OPEN_TO_BENCH_CALLERS,
     WARMUP_S,
     Bench,
     Counter,
@@ -52,8 +52,8 @@ from bench_webrtc import (
     _seed,
     _total,
     peer,
+    run_app,
 )
-from helpline.api.app import create_app
 from helpline.media.g711 import ulaw_decode, ulaw_encode
 from helpline.media.rtp import RtpPacket, parse_rtp
 from helpline.settings import Settings
@@ -80,24 +80,9 @@ def _serve(database_url: str, media_dir: str, tenant_id: str, report: Connection
         sip_port=sip_port,
         sip_host="127.0.0.1",
         sip_trunks=[{"name": "bench", "tenant_id": tenant_id, "addresses": [TRUNK_HOST]}],
-        web_allow_private_candidates=True,
-        web_caller_per_minute=0,
-        web_caller_max_per_source=100_000,
-        web_caller_max_calls=100_000,
+        **OPEN_TO_BENCH_CALLERS,
     )
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-
-    async def run() -> None:
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.05)
-        report.send((server.servers[0].sockets[0].getsockname()[1], sip_port))
-        await task
-
-    asyncio.run(run())
+    run_app(settings, lambda port: report.send((port, sip_port)))
 
 
 # -- a trunk's caller: SIP over UDP, PCMU both ways ------------------------------------------

@@ -38,6 +38,7 @@ import os
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -166,19 +167,18 @@ async def _seed(database_url: str, agents: int) -> tuple[str, str, str]:
     return tenant_id, f"{key.key_id}:{key.secret}", token.token
 
 
-def _serve(database_url: str, media_dir: str, report: Connection, media_workers: int) -> None:
-    settings = Settings(
-        database_url=database_url,
-        jwt_secret="bench",
-        media_dir=media_dir,
-        sip_port=None,
-        media_workers=media_workers,
-        # every bench caller is on this machine: loopback candidates, one source, no limits
-        web_allow_private_candidates=True,
-        web_caller_per_minute=0,
-        web_caller_max_per_source=100_000,
-        web_caller_max_calls=100_000,
-    )
+# every bench caller is on this machine: loopback candidates, one source, no limits
+OPEN_TO_BENCH_CALLERS: dict[str, Any] = {
+    "web_allow_private_candidates": True,
+    "web_caller_per_minute": 0,
+    "web_caller_max_per_source": 100_000,
+    "web_caller_max_calls": 100_000,
+}
+
+
+def run_app(settings: Settings, announce: Callable[[int], None]) -> None:
+    """Serve the app of `settings` on a free HTTP port until this process is ended;
+    `announce` the port once the server listens."""
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=0, log_level="warning", loop="auto"
     )
@@ -190,10 +190,22 @@ def _serve(database_url: str, media_dir: str, report: Connection, media_workers:
             if task.done():
                 task.result()
             await asyncio.sleep(0.05)
-        report.send(server.servers[0].sockets[0].getsockname()[1])
+        announce(server.servers[0].sockets[0].getsockname()[1])
         await task
 
     asyncio.run(run())
+
+
+def _serve(database_url: str, media_dir: str, report: Connection, media_workers: int) -> None:
+    settings = Settings(
+        database_url=database_url,
+        jwt_secret="bench",
+        media_dir=media_dir,
+        sip_port=None,
+        media_workers=media_workers,
+        **OPEN_TO_BENCH_CALLERS,
+    )
+    run_app(settings, report.send)
 
 
 def _stat(pid: int) -> list[str]:

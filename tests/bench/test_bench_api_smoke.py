@@ -5,31 +5,14 @@ fail; no timing assertions."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import math
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 from rich.console import Console
 
-BENCH_PATH = Path(__file__).resolve().parents[2] / "bench" / "bench_api.py"
+from bench_modules import import_bench
 
-
-def _load_bench() -> ModuleType:
-    name = "bench_api"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, BENCH_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = import_bench("bench_api")
 
 # 6 agents for 10 calls/s of 0.3 s: at most ~3 calls at once, so every call is offered at once
 TINY = bench.Options(

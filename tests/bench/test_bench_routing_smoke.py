@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from bench_modules import import_bench
 from helpline.core.engine import EngineOptions
 
-BENCH_PATH = Path(__file__).resolve().parents[2] / "bench" / "bench_routing.py"
-
-
-def _load_bench() -> ModuleType:
-    name = "bench_routing"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, BENCH_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = import_bench("bench_routing")
 
 
 def _positive_finite(value: float) -> bool:

@@ -5,31 +5,13 @@ assertions."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from bench_modules import import_bench
 from pg_backend import PG_URL, pg_reachable
 
-BENCH_PATH = Path(__file__).resolve().parents[2] / "bench" / "bench_wallboard.py"
-
-
-def _load_bench() -> ModuleType:
-    name = "bench_wallboard"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, BENCH_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = import_bench("bench_wallboard")
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

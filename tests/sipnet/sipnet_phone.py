@@ -5,18 +5,15 @@ it receives and sends a tone paced like a phone, and re-INVITEs (hold, resume) o
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from sipnet_rtp import FRAME, RATE, RtpSocket
+from sipnet_rtp import RtpSocket
 from sipnet_support import PHONE_HOST, RawPeer, raw_register, reply
 
-from helpline.media.g711 import ulaw_decode, ulaw_encode
-from helpline.media.rtp import RtpPacket
 from helpline.sip.message import Request, Response, parse_message
 from helpline.sip.sdp import parse_sdp
 
@@ -77,8 +74,7 @@ class RtpPhone:
 
     @property
     def rtp_port(self) -> int:
-        assert self.rtp.transport is not None
-        return int(self.rtp.transport.get_extra_info("sockname")[1])
+        return self.rtp.port
 
     async def answer(self, timeout: float = 10.0) -> Request:
         """The next INVITE: 180, then 200 with our SDP; the ACK awaited."""
@@ -168,29 +164,11 @@ class RtpPhone:
             self._sender = None
 
     async def _send(self, samples: npt.NDArray[np.int16]) -> None:
-        assert self.remote is not None and self.rtp.transport is not None
-        rng = random.Random(self.agent)
-        ssrc, seq, ts = rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(32)
-        start, sent, position = time.monotonic(), 0, 0
-        while True:
-            if position + FRAME > len(samples):
-                position = 0
-            payload = ulaw_encode(samples[position : position + FRAME])
-            position += FRAME
-            packet = RtpPacket(
-                payload_type=0, sequence=seq, timestamp=ts, ssrc=ssrc, payload=payload
-            )
-            self.rtp.transport.sendto(packet.serialize(), self.remote)
-            seq, ts, sent = (seq + 1) % 65536, (ts + FRAME) % 2**32, sent + 1
-            await asyncio.sleep(max(0.0, start + sent * FRAME / RATE - time.monotonic()))
+        assert self.remote is not None
+        await self.rtp.send_pcmu(self.remote, samples, seed=self.agent)
 
     def audio(self, since: float = 0.0) -> npt.NDArray[np.int16]:
-        chunks = [
-            ulaw_decode(r.packet.payload)
-            for r in self.rtp.packets
-            if r.packet.payload_type == 0 and r.at >= since
-        ]
-        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+        return self.rtp.audio(since)
 
     def close(self) -> None:
         self.stop_sending()

@@ -57,6 +57,49 @@ class RtpSocket(asyncio.DatagramProtocol):
         self.sources.add(addr)
         self.packets.append(Received(time.monotonic(), parse_rtp(data)))
 
+    @property
+    def port(self) -> int:
+        """The local port this socket is bound to."""
+        assert self.transport is not None
+        return int(self.transport.get_extra_info("sockname")[1])
+
+    def audio(self, since: float = 0.0) -> npt.NDArray[np.int16]:
+        """The PCMU audio received (after `since`), decoded, in arrival order."""
+        chunks = [
+            ulaw_decode(r.packet.payload)
+            for r in self.packets
+            if r.packet.payload_type == 0 and r.at >= since
+        ]
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+
+    async def send_pcmu(
+        self,
+        remote: tuple[str, int],
+        samples: npt.NDArray[np.int16],
+        *,
+        seed: int | str,
+        loop: bool = True,
+    ) -> None:
+        """Send `samples` (again and again with `loop`) to `remote` as PCMU packets paced
+        like a phone; SSRC, first sequence number and timestamp drawn from `seed`."""
+        assert self.transport is not None
+        rng = random.Random(seed)
+        ssrc, seq, ts = rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(32)
+        start, sent, position = time.monotonic(), 0, 0
+        while True:
+            if position + FRAME > len(samples):
+                if not loop:
+                    return
+                position = 0
+            payload = ulaw_encode(samples[position : position + FRAME])
+            position += FRAME
+            packet = RtpPacket(
+                payload_type=0, sequence=seq, timestamp=ts, ssrc=ssrc, payload=payload
+            )
+            self.transport.sendto(packet.serialize(), remote)
+            seq, ts, sent = (seq + 1) % 65536, (ts + FRAME) % 2**32, sent + 1
+            await asyncio.sleep(max(0.0, start + sent * FRAME / RATE - time.monotonic()))
+
 
 @dataclass
 class RtpCaller:
@@ -80,8 +123,7 @@ class RtpCaller:
 
     @property
     def rtp_port(self) -> int:
-        assert self.rtp.transport is not None
-        return int(self.rtp.transport.get_extra_info("sockname")[1])
+        return self.rtp.port
 
     @property
     def uri(self) -> str:
@@ -146,33 +188,12 @@ class RtpCaller:
             self._sender.cancel()
 
     async def _send(self, samples: npt.NDArray[np.int16], loop: bool) -> None:
-        assert self.remote is not None and self.rtp.transport is not None
-        rng = random.Random(7)
-        ssrc, seq, ts = rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(32)
-        start, sent = time.monotonic(), 0
-        position = 0
-        while True:
-            if position + FRAME > len(samples):
-                if not loop:
-                    return
-                position = 0
-            payload = ulaw_encode(samples[position : position + FRAME])
-            position += FRAME
-            packet = RtpPacket(
-                payload_type=0, sequence=seq, timestamp=ts, ssrc=ssrc, payload=payload
-            )
-            self.rtp.transport.sendto(packet.serialize(), self.remote)
-            seq, ts, sent = (seq + 1) % 65536, (ts + FRAME) % 2**32, sent + 1
-            await asyncio.sleep(max(0.0, start + sent * FRAME / RATE - time.monotonic()))
+        assert self.remote is not None
+        await self.rtp.send_pcmu(self.remote, samples, seed=7, loop=loop)
 
     def audio(self, since: float = 0.0) -> npt.NDArray[np.int16]:
         """The PCMU audio received (after `since`), decoded, in arrival order."""
-        chunks = [
-            ulaw_decode(r.packet.payload)
-            for r in self.rtp.packets
-            if r.packet.payload_type == 0 and r.at >= since
-        ]
-        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+        return self.rtp.audio(since)
 
     def close(self) -> None:
         self.stop_sending()

@@ -40,6 +40,30 @@ CENTER: dict[str, Any] = {
 }
 
 
+def with_external_line(center: dict[str, Any], number: str, external: str) -> dict[str, Any]:
+    """`center` whose one number is `number`, with an IVR that sends every caller on to the
+    outside number `external` (through the outbound trunk) after a short prompt."""
+    return {
+        **center,
+        "numbers": [{"number": number, "enable_ivr": True, "ivr_tree": "out"}],
+        "ivr_trees": [
+            {
+                "id": "out",
+                "root": "menu",
+                "nodes": [
+                    {
+                        "id": "menu",
+                        "prompt": {"text": "One moment"},
+                        "timeout": "0.3s",
+                        "max_retries": 0,
+                        "default": {"external": external},
+                    }
+                ],
+            }
+        ],
+    }
+
+
 def free_port() -> int:
     """A port free on both UDP and TCP (SIP listens on both)."""
     for _ in range(50):
@@ -222,6 +246,52 @@ async def sipp_register(
         local_port=local_port,
         cwd=tmp_path,
     )
+
+
+async def sipp_agent_phone(
+    server: SipServer, tmp_path: Path, agent: str
+) -> asyncio.Task[tuple[int, str]]:
+    """`agent`'s phone: sipp's agent_phone.xml (answers one call, waits for its BYE) on a port
+    of its own, registered there with digest and settled; its running task (exit status and
+    error log)."""
+    phone_port = free_port()
+    (tmp_path / "phone").mkdir()
+    phone = asyncio.create_task(
+        run_sipp(
+            SCENARIOS / "agent_phone.xml", server.port, "-m", "1", "-timeout", "20s",
+            local_port=phone_port, cwd=tmp_path / "phone",
+        )
+    )  # fmt: skip
+    status, log = await sipp_register(server, tmp_path, agent, contact_port=phone_port)
+    assert status == 0, log
+    await server.settle()
+    return phone
+
+
+@contextlib.asynccontextmanager
+async def sipp_carrier(
+    tmp_path: Path, scenario: str, port: int, rows: list[str], *args: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """sipp as the carrier at TRUNK_HOST:`port` playing `scenario` once for each injection
+    row (`rows`, in order), with more sipp `args`; yields the process, killed if it is still
+    running at the end."""
+    inject = tmp_path / "carrier.csv"
+    inject.write_text("SEQUENTIAL\n" + "".join(f"{row}\n" for row in rows))
+    process = await asyncio.create_subprocess_exec(
+        *("sipp", "-sf", str(SCENARIOS / scenario), "-inf", str(inject), "-i", TRUNK_HOST),
+        *("-p", str(port), "-mp", str(free_port()), "-m", str(len(rows)), "-timeout", "25s"),
+        *args,
+        *("-nostdin", "-trace_err"),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def run_sipp(

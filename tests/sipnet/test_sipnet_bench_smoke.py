@@ -4,30 +4,15 @@ asserted."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import pytest
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _load_bench() -> ModuleType:
-    sys.path.insert(0, str(BENCH_DIR))  # as `python bench/bench_sip.py` has it: its helpers
-    spec = importlib.util.spec_from_file_location("bench_sip", BENCH_DIR / "bench_sip.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_sip"] = module
-    spec.loader.exec_module(module)
-    return module
+from bench_modules import import_bench
 
 
 def test_the_sip_benchmark_runs_a_step_through_both_b2buas_with_no_failed_call(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    bench = _load_bench()
+    bench = import_bench("bench_sip")
     assert bench.main(["--quick"]) == 0
     out = capsys.readouterr().out
     assert "Helpline: 5 agents registered" in out

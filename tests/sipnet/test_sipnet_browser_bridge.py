@@ -19,7 +19,6 @@ import fractions
 import random
 import time
 import wave
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,40 +28,31 @@ import numpy.typing as npt
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from sipnet_rtp import MEDIA_CENTER, RtpCaller, RtpSocket, dominant, observe, tone
-from sipnet_support import TENANT, TRUNK_HOST, SipServer, free_port, poll, sip_server
+from sipnet_support import (
+    TENANT,
+    TRUNK_HOST,
+    SipServer,
+    free_port,
+    poll,
+    sip_server,
+    with_external_line,
+)
 from test_sipnet_outbound_calls import ALICE_PHONE, _carrier, _sipp_done, _trunk
 from test_sipnet_outbound_trunk_calls import RT2_CENTER
 
 from helpline.core import events as ev
 from helpline.core.states import CallState
-from helpline.media.g711 import ulaw_decode, ulaw_encode
+from helpline.media.g711 import ulaw_encode
 from helpline.media.rfc4733 import DigitSender, digit_packets
 from helpline.media.rtp import RtpPacket, RtpSender
 from helpline.telephony.webrtc import WebRtcTelephony, agent_session, caller_session
 from helpline.telephony.webrtc.audio import read_track
+from page_support import Page
 
 WIDE = 48000
 CALLER_HZ, AGENT_HZ = 700.0, 1400.0  # the SIP side's tone, the browser side's
 EXTERNAL = "5550042"
-EXTERNAL_CENTER: dict[str, Any] = {
-    **MEDIA_CENTER,
-    "numbers": [{"number": "400", "enable_ivr": True, "ivr_tree": "out"}],
-    "ivr_trees": [
-        {
-            "id": "out",
-            "root": "menu",
-            "nodes": [
-                {
-                    "id": "menu",
-                    "prompt": {"text": "One moment"},
-                    "timeout": "0.3s",
-                    "max_retries": 0,
-                    "default": {"external": EXTERNAL},
-                }
-            ],
-        }
-    ],
-}
+EXTERNAL_CENTER = with_external_line(MEDIA_CENTER, "400", EXTERNAL)
 
 
 class ToneTrack(MediaStreamTrack):
@@ -89,25 +79,6 @@ class ToneTrack(MediaStreamTrack):
         frame.sample_rate, frame.pts = WIDE, self.pts
         frame.time_base = fractions.Fraction(1, WIDE)
         return frame
-
-
-class Page:
-    """A page's end of the signalling: what it was sent, and a queue of what it says."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-    async def send(self, message: dict[str, Any]) -> None:
-        self.sent.append(message)
-
-    async def messages(self) -> AsyncIterator[dict[str, Any]]:
-        while (message := await self.outbox.get()) is not None:
-            yield message
-
-    async def reply(self, kind: str) -> dict[str, Any]:
-        await poll(lambda: any(m["type"] == kind for m in self.sent), f"a {kind!r} message")
-        return next(m for m in self.sent if m["type"] == kind)
 
 
 class Browser:
@@ -319,13 +290,17 @@ class FarEnd(RtpSocket):
         super().__init__()
         self.sender: asyncio.Task[None] | None = None
 
-    def audio(self, since: float) -> npt.NDArray[np.int16]:
-        chunks = [
-            ulaw_decode(r.packet.payload)
-            for r in self.packets
-            if r.packet.payload_type == 0 and r.at >= since
-        ]
-        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+    @classmethod
+    async def open(cls) -> FarEnd:
+        loop = asyncio.get_running_loop()
+        _, far_end = await loop.create_datagram_endpoint(cls, local_addr=(TRUNK_HOST, 0))
+        return far_end
+
+    def close(self) -> None:
+        if self.sender is not None:
+            self.sender.cancel()
+        assert self.transport is not None
+        self.transport.close()
 
     def talk(self, samples: npt.NDArray[np.int16]) -> None:
         self.sender = asyncio.ensure_future(self._talk(samples))
@@ -349,28 +324,37 @@ class FarEnd(RtpSocket):
             await asyncio.sleep(max(0.0, start + n * 0.02 - time.monotonic()))
 
 
+async def _browser_dials(
+    server: SipServer, browser: Browser, number: str
+) -> tuple[Page, asyncio.Task[str | None]]:
+    """A browser caller's conversation (`caller_session`) dialling `number`, its media up."""
+    page = Page()
+    session = asyncio.create_task(
+        caller_session(
+            server.app.state.webrtc,
+            TENANT,
+            page,
+            page.messages(),
+            lambda: {number},
+            allow_private=True,
+        )
+    )
+    await browser.connect(page, {"type": "dial", "to": number, "dtmf": "message"})
+    return page, session
+
+
 async def test_a_browser_caller_sent_to_an_outside_number_talks_through_the_trunk(
     tmp_path: Path,
 ) -> None:
-    loop = asyncio.get_running_loop()
-    _, far_end = await loop.create_datagram_endpoint(FarEnd, local_addr=(TRUNK_HOST, 0))
-    assert far_end.transport is not None
-    far_port = int(far_end.transport.get_extra_info("sockname")[1])
+    far_end = await FarEnd.open()
     carrier_port = free_port()
     browser = Browser(AGENT_HZ)
     try:
         async with (
-            _carrier(tmp_path, carrier_port, [far_port]) as carrier,
+            _carrier(tmp_path, carrier_port, [far_end.port]) as carrier,
             sip_server(tmp_path, EXTERNAL_CENTER, sip_trunks=_trunk(carrier_port)) as server,
         ):
-            web = server.app.state.webrtc
-            page = Page()
-            session = asyncio.create_task(
-                caller_session(
-                    web, TENANT, page, page.messages(), lambda: {"400"}, allow_private=True
-                )
-            )
-            await browser.connect(page, {"type": "dial", "to": "400", "dtmf": "message"})
+            page, session = await _browser_dials(server, browser, "400")
             far_end.talk(tone(CALLER_HZ, 1.0))
             await _hears(far_end.audio, AGENT_HZ, 8000, "the browser's tone at the far end")
             await _hears(browser.audio, CALLER_HZ, WIDE, "the far end's tone at the browser")
@@ -384,9 +368,7 @@ async def test_a_browser_caller_sent_to_an_outside_number_talks_through_the_trun
             assert status == 0, errors  # the number's leg got our BYE when the caller left
             assert not server.sip.browser.joined
     finally:
-        if far_end.sender is not None:
-            far_end.sender.cancel()
-        far_end.transport.close()
+        far_end.close()
         await browser.close()
 
 
@@ -395,25 +377,15 @@ async def test_a_browser_caller_talks_with_an_agent_reached_on_a_number_through_
 ) -> None:
     """Routing type 2: the queue rings alice's number through the trunk (sipp answers with
     the far end's socket); once she answers, the browser and her phone hear each other."""
-    loop = asyncio.get_running_loop()
-    _, far_end = await loop.create_datagram_endpoint(FarEnd, local_addr=(TRUNK_HOST, 0))
-    assert far_end.transport is not None
-    far_port = int(far_end.transport.get_extra_info("sockname")[1])
+    far_end = await FarEnd.open()
     carrier_port = free_port()
     browser = Browser(AGENT_HZ)
     try:
         async with (
-            _carrier(tmp_path, carrier_port, [far_port]) as carrier,
+            _carrier(tmp_path, carrier_port, [far_end.port]) as carrier,
             sip_server(tmp_path, RT2_CENTER, sip_trunks=_trunk(carrier_port)) as server,
         ):
-            web = server.app.state.webrtc
-            page = Page()
-            session = asyncio.create_task(
-                caller_session(
-                    web, TENANT, page, page.messages(), lambda: {"100"}, allow_private=True
-                )
-            )
-            await browser.connect(page, {"type": "dial", "to": "100", "dtmf": "message"})
+            page, session = await _browser_dials(server, browser, "100")
             far_end.talk(tone(CALLER_HZ, 1.0))
             await _hears(far_end.audio, AGENT_HZ, 8000, "the caller's tone at alice's phone")
             await _hears(browser.audio, CALLER_HZ, WIDE, "alice's tone at the browser")
@@ -428,7 +400,5 @@ async def test_a_browser_caller_talks_with_an_agent_reached_on_a_number_through_
             assert status == 0, errors  # alice's leg got our BYE when the caller left
             assert not server.sip.browser.joined
     finally:
-        if far_end.sender is not None:
-            far_end.sender.cancel()
-        far_end.transport.close()
+        far_end.close()
         await browser.close()

@@ -32,14 +32,13 @@ import numpy as np
 import numpy.typing as npt
 import uvloop
 from sipnet_rtp import RtpSocket, dominant, tone
-from sipnet_support import SCENARIOS, TENANT, TRUNK_HOST, free_port, poll, sip_server
+from sipnet_support import TENANT, TRUNK_HOST, free_port, poll, sip_server, sipp_carrier
 from test_sipnet_browser_bridge import (
     AGENT_HZ,
     CALLER_HZ,
     EXTERNAL_CENTER,
     WIDE,
     Browser,
-    Page,
     _hears,
     _loud,
 )
@@ -51,6 +50,7 @@ from helpline.sip.sdp import AudioSession
 from helpline.telephony.bridge import LineLink, Transcoder
 from helpline.telephony.rtp.endpoint import RtpEndpoint
 from helpline.telephony.webrtc import WebRtcTelephony, caller_session
+from page_support import Page
 
 MOVED_HZ = 900.0  # the far end's tone once its media moved
 NARROW = 8000
@@ -75,22 +75,8 @@ def _plain_trunk(carrier_port: int, proxy_host: str = TRUNK_HOST) -> list[dict[s
 @contextlib.asynccontextmanager
 async def _sipp(tmp_path: Path, scenario: str, port: int, line: str) -> AsyncIterator[Any]:
     """sipp as a carrier without a challenge, for one call; `line` its injection fields."""
-    inject = tmp_path / "fields.csv"
-    inject.write_text(f"SEQUENTIAL\n{line}\n")
-    process = await asyncio.create_subprocess_exec(
-        *("sipp", "-sf", str(SCENARIOS / scenario), "-inf", str(inject), "-i", TRUNK_HOST),
-        *("-p", str(port), "-mp", str(free_port()), "-m", "1", "-timeout", "25s"),
-        *("-nostdin", "-trace_err"),
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    async with sipp_carrier(tmp_path, scenario, port, [line]) as sipp:
+        yield sipp
 
 
 class Phone(RtpSocket):
@@ -102,12 +88,7 @@ class Phone(RtpSocket):
         self.payload_type = payload_type
         self.sender: asyncio.Task[None] | None = None
 
-    @property
-    def port(self) -> int:
-        assert self.transport is not None
-        return int(self.transport.get_extra_info("sockname")[1])
-
-    def audio(self, since: float) -> npt.NDArray[np.int16]:
+    def audio(self, since: float = 0.0) -> npt.NDArray[np.int16]:
         decode = CODECS[self.payload_type][1]
         chunks = [
             decode(r.packet.payload)

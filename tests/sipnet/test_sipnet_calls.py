@@ -11,11 +11,10 @@ from sipnet_support import (
     SCENARIOS,
     TENANT,
     TRUNK_HOST,
-    free_port,
     poll,
     run_sipp,
     sip_server,
-    sipp_register,
+    sipp_agent_phone,
 )
 
 
@@ -32,23 +31,7 @@ async def test_a_trunk_call_is_queued_offered_to_the_sip_phone_bridged_and_recor
     tmp_path: Path,
 ) -> None:
     async with sip_server(tmp_path) as server:
-        phone_port = free_port()
-        (tmp_path / "phone").mkdir()
-        phone = asyncio.create_task(
-            run_sipp(
-                SCENARIOS / "agent_phone.xml",
-                server.port,
-                "-m",
-                "1",
-                "-timeout",
-                "20s",
-                local_port=phone_port,
-                cwd=tmp_path / "phone",
-            )
-        )
-        status, log = await sipp_register(server, tmp_path, "alice", contact_port=phone_port)
-        assert status == 0, log
-        await server.settle()
+        phone = await sipp_agent_phone(server, tmp_path, "alice")
         assert server.engine_agent("alice").online
         (tmp_path / "caller").mkdir()
         status, log = await run_sipp(

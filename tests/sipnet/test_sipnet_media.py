@@ -16,11 +16,10 @@ from sipnet_support import (
     TENANT,
     TRUNK_HOST,
     SipServer,
-    free_port,
     poll,
     run_sipp,
     sip_server,
-    sipp_register,
+    sipp_agent_phone,
 )
 
 from helpline.core import events as ev
@@ -154,17 +153,7 @@ async def test_the_media_timeout_ends_both_legs_of_a_bridged_call(tmp_path: Path
     async with sip_server(tmp_path, MEDIA_CENTER) as server:
         server.sip.b2bua.media_timeout = 1.5
         events = observe(server.sip)
-        phone_port = free_port()
-        (tmp_path / "phone").mkdir()
-        phone = asyncio.create_task(
-            run_sipp(
-                SCENARIOS / "agent_phone.xml", server.port, "-m", "1", "-timeout", "20s",
-                local_port=phone_port, cwd=tmp_path / "phone",
-            )
-        )  # fmt: skip
-        status, log = await sipp_register(server, tmp_path, "alice", contact_port=phone_port)
-        assert status == 0, log
-        await server.settle()
+        phone = await sipp_agent_phone(server, tmp_path, "alice")
         caller = await RtpCaller.open(server.port, "100")
         try:
             await caller.call()

@@ -27,6 +27,7 @@ from sipnet_support import (
     free_port,
     poll,
     sip_server,
+    sipp_carrier,
     sipp_register,
 )
 
@@ -60,42 +61,10 @@ def _trunk(carrier_port: int) -> list[dict[str, Any]]:
 @asynccontextmanager
 async def _carrier(tmp_path: Path, port: int, media_ports: list[int]) -> AsyncIterator[Any]:
     """sipp as the carrier for len(media_ports) calls; yields the process."""
-    inject = tmp_path / "media.csv"
-    inject.write_text("SEQUENTIAL\n" + "".join(f"{p};\n" for p in media_ports))
-    process = await asyncio.create_subprocess_exec(
-        "sipp",
-        "-sf",
-        str(SCENARIOS / "outbound_carrier.xml"),
-        "-inf",
-        str(inject),
-        "-i",
-        TRUNK_HOST,
-        "-p",
-        str(port),
-        "-mp",
-        str(free_port()),
-        "-m",
-        str(len(media_ports)),
-        "-key",
-        "user",
-        USER,
-        "-key",
-        "password",
-        PASSWORD,
-        "-timeout",
-        "25s",
-        "-nostdin",
-        "-trace_err",
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    rows = [f"{p};" for p in media_ports]
+    credentials = ("-key", "user", USER, "-key", "password", PASSWORD)
+    async with sipp_carrier(tmp_path, "outbound_carrier.xml", port, rows, *credentials) as sipp:
+        yield sipp
 
 
 async def _sipp_done(process: Any, tmp_path: Path) -> tuple[int, str]:

@@ -25,6 +25,7 @@ from sipnet_support import (
     raw_request,
     reply,
     run_sipp,
+    with_external_line,
 )
 from sipnet_support import sip_server as _sip_server
 from test_sipnet_outbound_calls import (
@@ -44,25 +45,7 @@ RT2_CENTER: dict[str, Any] = {
     "groups": [{"id": "team", "agents": ["alice"]}],
 }
 EXTERNAL = "5550009"
-IVR_CENTER: dict[str, Any] = {
-    **RT2_CENTER,
-    "numbers": [{"number": "200", "enable_ivr": True, "ivr_tree": "out"}],
-    "ivr_trees": [
-        {
-            "id": "out",
-            "root": "menu",
-            "nodes": [
-                {
-                    "id": "menu",
-                    "prompt": {"text": "One moment"},
-                    "timeout": "0.3s",
-                    "max_retries": 0,
-                    "default": {"external": EXTERNAL},
-                }
-            ],
-        }
-    ],
-}
+IVR_CENTER = with_external_line(RT2_CENTER, "200", EXTERNAL)
 
 
 def _rtp(sequence: int) -> bytes:

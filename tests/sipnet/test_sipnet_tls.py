@@ -31,7 +31,7 @@ from sipnet_support import (
     poll,
     run_sipp,
     sip_server,
-    sipp_register,
+    sipp_agent_phone,
 )
 from sipnet_tls import (
     Certificates,
@@ -172,17 +172,7 @@ async def test_a_trunk_call_over_tls_is_answered_and_hung_up_on_its_connection(
 ) -> None:
     certificates = make_certificates(tmp_path)
     async with tls_server(tmp_path, certificates) as server:
-        phone_port = free_port()
-        (tmp_path / "phone").mkdir()
-        phone = asyncio.create_task(
-            run_sipp(
-                SCENARIOS / "agent_phone.xml", server.port, "-m", "1", "-timeout", "20s",
-                local_port=phone_port, cwd=tmp_path / "phone",
-            )
-        )  # fmt: skip
-        status, log = await sipp_register(server, tmp_path, "bob", contact_port=phone_port)
-        assert status == 0, log
-        await server.settle()
+        phone = await sipp_agent_phone(server, tmp_path, "bob")
         trunk = await StreamPeer.connect(TRUNK_HOST, tls_port(server), trusting(certificates.ca))
         try:
             uri = f"sips:100@127.0.0.1:{tls_port(server)}"  # TLS all the way (26.2)

@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 import random
 import time
-import wave
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -31,44 +28,21 @@ from sipnet_support import TENANT, SipServer, poll, reply, sip_server
 from helpline.core.states import CallState
 from helpline.media.rfc4733 import DigitSender, digit_packets
 from helpline.media.rtp import RtpSender
+from voicemail_support import (
+    BEEP_HZ,
+    VOICE_HZ,
+    assert_the_spoken_tone,
+    fetch_message,
+    share_at,
+    with_mailbox,
+)
 from webhooks.webhook_helpers import Receiver  # tests/webhooks: a plain module there
 
 MAILBOX_LINE = "500"
-VOICE_HZ = 600.0
-BEEP_HZ = 1000.0  # the adapters' beep
 MAX_S = 3.0  # the server's voicemail_max_s here
 SPOKEN_S = 1.2  # how long the first caller speaks after the beep
 
-VOICEMAIL_CENTER: dict[str, Any] = {
-    **MEDIA_CENTER,
-    "numbers": [
-        *MEDIA_CENTER["numbers"],
-        {"number": MAILBOX_LINE, "enable_ivr": True, "ivr_tree": "mailbox"},
-    ],
-    "ivr_trees": [
-        *MEDIA_CENTER["ivr_trees"],
-        {
-            "id": "mailbox",
-            "root": "hello",
-            "nodes": [
-                {
-                    "id": "hello",
-                    "prompt": "Hello.",
-                    "timeout": "20s",
-                    "keys": {"9": {"voicemail": "sales", "prompt": "Leave a message."}},
-                }
-            ],
-        },
-    ],
-}
-
-
-def share_at(samples: npt.NDArray[np.int16], rate: int, hz: float, width_hz: float = 20.0) -> float:
-    """The share of the signal's energy within `width_hz` of `hz`."""
-    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64))) ** 2
-    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
-    total = float(spectrum.sum())
-    return float(spectrum[np.abs(freqs - hz) <= width_hz].sum()) / total if total else 0.0
+VOICEMAIL_CENTER = with_mailbox(MEDIA_CENTER, MAILBOX_LINE)
 
 
 def beep_heard(samples: npt.NDArray[np.int16]) -> bool:
@@ -138,15 +112,7 @@ async def the_message(
         return bool(record.get("voicemail_url"))
 
     await poll(with_url, "the record's voicemail_url", timeout=20)
-    path = urlsplit(record["voicemail_url"]).path
-    assert path == f"/v1/call-records/{call_id}/voicemail"
-    response = await http.get(path)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == "audio/wav"
-    with wave.open(io.BytesIO(response.content)) as wav:
-        assert (wav.getnchannels(), wav.getsampwidth()) == (1, 2)
-        rate = wav.getframerate()
-        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    samples, rate = await fetch_message(http, record, call_id)
     return record, samples, rate
 
 
@@ -186,13 +152,7 @@ async def test_a_trunk_caller_leaves_a_message_after_the_beep(tmp_path: Path) ->
     assert told["data"] == ready  # the same, live
     assert (record["result"], record["disconnected_by"]) == ("voicemail", "customer")
     assert rate == 16000
-    duration = len(samples) / rate
-    # what the caller sent: the tone's 1.2 s, never the whole allowed length
-    assert SPOKEN_S * 0.8 < duration < MAX_S * 0.9, duration
-    loud = samples[np.abs(samples) > 1000]
-    assert len(loud) / rate > SPOKEN_S * 0.6  # most of what was spoken arrived
-    assert share_at(samples, rate, VOICE_HZ) > 0.8  # and it is the caller's 600 Hz
-    assert share_at(samples, rate, BEEP_HZ) < 0.01  # the beep is not part of the message
+    assert_the_spoken_tone(samples, rate, SPOKEN_S, MAX_S)  # what the caller sent
 
 
 async def test_a_trunk_caller_who_never_hangs_up_is_cut_at_the_maximum_length(

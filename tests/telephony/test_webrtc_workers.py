@@ -32,44 +32,11 @@ from helpline.telephony.webrtc import agent_session, allow_loopback, caller_sess
 from helpline.telephony.webrtc.audio import FRAME, RATE, Samples, read_track
 from helpline.telephony.webrtc.worker_adapter import WorkerTelephony
 from helpline.telephony.webrtc.worker_legs import RemoteLeg
+from page_support import Page, poll
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-WAIT_S = 20.0
 CALLER_HZ, AGENT_HZ = 700.0, 1400.0
-
-
-async def poll(check: Any, *, what: str, timeout: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-class Page:
-    """A page's side of the signalling: what it was sent, and a queue of what it sends."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-    async def send(self, message: dict[str, Any]) -> None:
-        self.sent.append(message)
-
-    async def messages(self) -> AsyncIterator[dict[str, Any]]:
-        while (message := await self.outbox.get()) is not None:
-            yield message
-
-    async def reply(self, kind: str, after: int = 0) -> dict[str, Any]:
-        async def found() -> dict[str, Any] | None:
-            return next((m for m in self.sent[after:] if m["type"] == kind), None)
-
-        result: dict[str, Any] = await poll(found, what=f"a {kind!r} message")
-        return result
 
 
 class Tone(MediaStreamTrack):

@@ -5,7 +5,6 @@ the real ones, talking over an in-memory channel instead of a websocket."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,29 +20,9 @@ from helpline.media.tones import Resampler
 from helpline.telephony.virtual import VirtualCarrier
 from helpline.telephony.webrtc import WebRtcTelephony, agent_session, allow_loopback, caller_session
 from helpline.telephony.webrtc.audio import RATE, Samples, read_track
+from page_support import Page
 
 pytestmark = pytest.mark.asyncio
-
-
-class Page:
-    """A page's side of the signalling: what it was sent, and a queue of what it sends."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-    async def send(self, message: dict[str, Any]) -> None:
-        self.sent.append(message)
-
-    async def messages(self) -> AsyncIterator[dict[str, Any]]:
-        while (message := await self.outbox.get()) is not None:
-            yield message
-
-    async def reply(self, kind: str, after: int = 0) -> dict[str, Any]:
-        async def found() -> dict[str, Any] | None:
-            return next((m for m in self.sent[after:] if m["type"] == kind), None)
-
-        return await poll(found, what=f"a {kind!r} message")
 
 
 async def browser(page: Page, message: dict[str, Any]) -> RTCPeerConnection:

@@ -9,16 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
-import io
 import json
 import time
-import wave
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import av
 import numpy as np
+import numpy.typing as npt
 import pytest
 import pytest_asyncio
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -26,38 +25,24 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from web_support import CENTER, Site, poll, serve
 from websockets.asyncio.client import ClientConnection, connect
 
+from voicemail_support import (
+    BEEP_HZ,
+    VOICE_HZ,
+    assert_the_spoken_tone,
+    fetch_message,
+    share_at,
+    with_mailbox,
+)
+
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 MAILBOX_LINE = "+18005550199"
 RATE = 48000
 FRAME = 960  # 20 ms
-VOICE_HZ = 600.0
-BEEP_HZ = 1000.0  # the adapter's beep
 MAX_S = 4.0  # the server's voicemail_max_s here
 SPOKEN_S = 1.2  # how long the first caller speaks after the beep
 
-VOICEMAIL_CENTER: dict[str, Any] = {
-    **CENTER,
-    "numbers": [
-        *CENTER["numbers"],
-        {"number": MAILBOX_LINE, "enable_ivr": True, "ivr_tree": "mailbox"},
-    ],
-    "ivr_trees": [
-        *CENTER["ivr_trees"],
-        {
-            "id": "mailbox",
-            "root": "hello",
-            "nodes": [
-                {
-                    "id": "hello",
-                    "prompt": "Hello.",
-                    "timeout": "20s",
-                    "keys": {"9": {"voicemail": "sales", "prompt": "Leave a message."}},
-                }
-            ],
-        },
-    ],
-}
+VOICEMAIL_CENTER = with_mailbox(CENTER, MAILBOX_LINE)
 
 
 class Caller(MediaStreamTrack):
@@ -88,15 +73,6 @@ class Caller(MediaStreamTrack):
         frame.time_base = fractions.Fraction(1, RATE)
         self.sent += FRAME
         return frame
-
-
-def share_at(samples: np.ndarray, rate: int, hz: float, width_hz: float = 20.0) -> float:
-    """The share of the signal's energy within `width_hz` of `hz` (numpy FFT)."""
-    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64))) ** 2
-    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
-    total = float(spectrum.sum())
-    near = float(spectrum[np.abs(freqs - hz) <= width_hz].sum())
-    return near / total if total else 0.0
 
 
 async def hear_the_beep_end(track: MediaStreamTrack, beep_over: asyncio.Event) -> None:
@@ -151,7 +127,9 @@ async def reach_voicemail(
     return call_id
 
 
-async def the_message(site: Site, call_id: str) -> tuple[dict[str, Any], np.ndarray, int]:
+async def the_message(
+    site: Site, call_id: str
+) -> tuple[dict[str, Any], npt.NDArray[np.int16], int]:
     """The call's record once it points at the message, and the message's samples and rate."""
 
     async def with_url() -> dict[str, Any] | None:
@@ -159,19 +137,14 @@ async def the_message(site: Site, call_id: str) -> tuple[dict[str, Any], np.ndar
         return record if record.get("voicemail_url") else None
 
     record = await poll(with_url, what="the record's voicemail_url")
-    path = urlsplit(record["voicemail_url"]).path
-    assert path == f"/v1/call-records/{call_id}/voicemail"
-    response = await site.admin.get(path)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == "audio/wav"
-    with wave.open(io.BytesIO(response.content)) as wav:
-        assert (wav.getnchannels(), wav.getsampwidth()) == (1, 2)
-        rate = wav.getframerate()
-        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    samples, rate = await fetch_message(site.admin, record, call_id)
     return record, samples, rate
 
 
-async def test_a_browser_caller_leaves_a_message_after_the_beep(site: Site) -> None:
+@contextlib.asynccontextmanager
+async def speaking_after_the_beep(site: Site) -> AsyncIterator[tuple[ClientConnection, str]]:
+    """A browser caller at the mailbox who speaks once the beep has played: its socket and
+    the call's id."""
     voice = Caller()
     pc = RTCPeerConnection()
     pc.addTransceiver(voice, direction="sendrecv")
@@ -181,20 +154,19 @@ async def test_a_browser_caller_leaves_a_message_after_the_beep(site: Site) -> N
         async with connect(url) as socket:
             call_id = await reach_voicemail(site, socket, pc, beep_over)
             voice.speaking = True
-            await asyncio.sleep(SPOKEN_S)
-            await socket.send(json.dumps({"type": "hangup"}))
+            yield socket, call_id
     finally:
         await pc.close()
 
+
+async def test_a_browser_caller_leaves_a_message_after_the_beep(site: Site) -> None:
+    async with speaking_after_the_beep(site) as (socket, call_id):
+        await asyncio.sleep(SPOKEN_S)
+        await socket.send(json.dumps({"type": "hangup"}))
+
     record, samples, rate = await the_message(site, call_id)
     assert (record["result"], record["disconnected_by"]) == ("voicemail", "customer")
-    duration = len(samples) / rate
-    # the tone's 1.2 s, plus the way there and back: never the whole allowed length
-    assert SPOKEN_S * 0.8 < duration < MAX_S * 0.9, duration
-    loud = samples[np.abs(samples) > 1000]
-    assert len(loud) / rate > SPOKEN_S * 0.6  # most of what was spoken arrived
-    assert share_at(samples, rate, VOICE_HZ) > 0.8  # and it is the caller's 600 Hz
-    assert share_at(samples, rate, BEEP_HZ) < 0.01  # the beep is not part of the message
+    assert_the_spoken_tone(samples, rate, SPOKEN_S, MAX_S)
 
     # the recording's rights: no credentials, 401; an agent who had no part in the call, 404
     path = urlsplit(record["voicemail_url"]).path
@@ -209,21 +181,11 @@ async def test_a_browser_caller_leaves_a_message_after_the_beep(site: Site) -> N
 
 
 async def test_a_caller_who_never_hangs_up_is_cut_at_the_maximum_length(site: Site) -> None:
-    voice = Caller()
-    pc = RTCPeerConnection()
-    pc.addTransceiver(voice, direction="sendrecv")
-    beep_over = asyncio.Event()
-    url = site.url.replace("http://", "ws://", 1) + f"/web/phone?tenant={site.tenant_id}"
-    try:
-        async with connect(url) as socket:
-            call_id = await reach_voicemail(site, socket, pc, beep_over)
-            voice.speaking = True
-            while True:  # keeps talking: the server ends the call
-                message = json.loads(await asyncio.wait_for(socket.recv(), MAX_S + 15))
-                if message.get("type") == "ended":
-                    break
-    finally:
-        await pc.close()
+    async with speaking_after_the_beep(site) as (socket, call_id):
+        while True:  # keeps talking: the server ends the call
+            message = json.loads(await asyncio.wait_for(socket.recv(), MAX_S + 15))
+            if message.get("type") == "ended":
+                break
 
     record, samples, rate = await the_message(site, call_id)
     assert record["result"] == "voicemail"

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import uvicorn
@@ -22,6 +21,7 @@ from playwright.async_api import Page
 from helpline.api.app import create_app
 from helpline.settings import Settings
 from helpline.store import Store, create_database
+from page_support import poll as poll  # noqa: PLC0414 (explicit re-export: tests/web take it from here)
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -43,7 +43,6 @@ CHROMIUM_ARGS = [
 ]
 HOTLINE = "+18005550100"  # the IVR: 1 sales, 2 support
 SALES_LINE = "+18005550111"  # straight to the sales queue
-WAIT_S = 15.0
 
 CENTER: dict[str, Any] = {
     "name": "Browser test center",
@@ -170,19 +169,3 @@ def watch(page: Page) -> Page:
     """Count the page's uncaught JavaScript errors (its frames' too) against the test."""
     page.on("pageerror", lambda error: JS_ERRORS.append(f"{page.url}: {error}"))
     return page
-
-
-T = TypeVar("T")
-
-
-async def poll(
-    check: Callable[[], Awaitable[T | None]], *, what: str, timeout: float = WAIT_S
-) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
