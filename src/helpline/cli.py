@@ -99,11 +99,21 @@ async def seed_demo(settings: Settings) -> dict[str, str]:
     }
 
 
+def default_media_workers() -> int:
+    """One media worker per core this process may run on (its affinity and cpuset, as a
+    container sets them; not the host's count), at most 16."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 16))
+
+
 def _serve(args: argparse.Namespace) -> int:
     settings = sip_settings(args, _settings(args))
     if args.media_workers is None and "HELPLINE_MEDIA_WORKERS" not in os.environ:
         # browser calls' media on every core (issue 6); the library's default stays 0
-        settings = settings.model_copy(update={"media_workers": os.cpu_count() or 1})
+        settings = settings.model_copy(update={"media_workers": default_media_workers()})
     console = Console()
     if args.demo:
         demo = asyncio.run(seed_demo(settings))

@@ -76,7 +76,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         phone = web.web_telephony(carrier, settings)
         if settings.media_workers > 0:  # their media in worker processes, one loop each
             phone = WorkerTelephony(carrier, phone.media_dir, workers=settings.media_workers)
-            await phone.start()
         sip = None
         if settings.sip_port is not None and settings.sip_port > 0:  # issue 7: SIP in front
             sip = SipTelephony(phone, sip_config(settings), agent_exists=_agent_exists(app))
@@ -106,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await stringee.attach_all(store, hub)  # project ids and event URLs (seed 000)
         deliverer.start()
         try:
+            if isinstance(phone, WorkerTelephony):  # in the try: a failure closes the workers
+                await phone.start()
             if sip is not None:
                 await _start_sip(sip, settings)  # in the try: a failure stops what started
             yield

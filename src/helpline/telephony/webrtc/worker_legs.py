@@ -75,6 +75,7 @@ class RemoteOut:
         self._source: Source = Silence()
         self._heard_from: RemoteLeg | None = None
         self._pump: Pump | None = None
+        self._notify: int | None = None  # the clip-end callback of the clip playing now
 
     @property
     def source(self) -> Source:
@@ -99,6 +100,9 @@ class RemoteOut:
         if self._pump is not None:
             self._pump.stop()
             self._pump = None
+        if self._notify is not None:
+            self.leg.pool.unnotify(self._notify)
+            self._notify = None
         other, self._heard_from = self._heard_from, None
         if other is not None:
             other.unforward(self.leg.leg_id)
@@ -217,7 +221,7 @@ class RemoteLeg:
         then = clip.then if isinstance(clip.then, Clip) else None
         notify = None
         if clip.on_end is not None and not clip.loop:
-            notify = pool.notify(clip.on_end)
+            notify = self.out._notify = pool.notify(clip.on_end)
         message = wp.Play(
             leg=self.leg_id,
             clip=pool.clip(worker, clip.samples),

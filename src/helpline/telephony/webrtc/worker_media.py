@@ -44,8 +44,8 @@ class Relay(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
-        if len(data) <= wp.RELAY_HEADER.size:
-            return
+        if len(data) <= wp.RELAY_HEADER.size or (len(data) - wp.RELAY_HEADER.size) % 2:
+            return  # no samples, or not whole int16 ones: frombuffer would raise here
         (sink_id,) = wp.RELAY_HEADER.unpack_from(data)
         sink = self.sinks.get(sink_id)
         if sink is not None:  # a sink closed a moment ago: its late frames are dropped
@@ -106,7 +106,11 @@ class WorkerMedia:
             case wp.StartRecording():
                 self._start_recording(message)
             case wp.StopRecording(seq=seq, recording=recording_id):
-                self.send(wp.Reply(seq=seq, duration=self._stop_recording(recording_id)))
+                duration = self._stop_recording(recording_id)
+                if duration is None:  # it never started (its file could not be opened)
+                    self.send(wp.Reply(seq=seq, error="UnknownRecording"))
+                else:
+                    self.send(wp.Reply(seq=seq, duration=duration))
             case wp.GetStats(seq=seq):
                 self.send(wp.Reply(seq=seq, legs=len(self.legs), cpu_s=time.process_time()))
             case _:
@@ -196,10 +200,10 @@ class WorkerMedia:
         self.sinks[message.caller_sink] = recording.caller
         self.sinks[message.agent_sink] = recording.agent
 
-    def _stop_recording(self, recording_id: int) -> float:
+    def _stop_recording(self, recording_id: int) -> float | None:
         recording = self.recordings.pop(recording_id, None)
         if recording is None:
-            return 0.0
+            return None
         for sink_id, sink in list(self.sinks.items()):
             if sink in (recording.caller, recording.agent):
                 del self.sinks[sink_id]

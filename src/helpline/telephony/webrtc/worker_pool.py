@@ -23,6 +23,7 @@ import socket
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 from helpline.telephony.webrtc import worker_protocol as wp
@@ -33,6 +34,8 @@ from helpline.telephony.webrtc.worker_process import RELAY_HOST, run_worker
 log = logging.getLogger("helpline.webrtc.workers")
 
 START_TIMEOUT_S = 30.0
+RESTART_ATTEMPTS = 3
+RESTART_BACKOFF_S = 0.5  # then 1 s: a worker that cannot start now may in a moment
 CLIP_CACHE_SAMPLES = 32 * 1024 * 1024 // 2  # per worker: 32 MB of int16 clips
 
 
@@ -95,7 +98,19 @@ class MediaWorkers:
         self._starting.add_done_callback(_log_start_failure)
 
     async def _spawn_all(self) -> None:
-        self.workers = list(await asyncio.gather(*(self._spawn(i) for i in range(self.count))))
+        results = await asyncio.gather(
+            *(self._spawn(i) for i in range(self.count)), return_exceptions=True
+        )
+        started = [r for r in results if isinstance(r, MediaWorker)]
+        failures = [r for r in results if not isinstance(r, MediaWorker)]
+        for failure in failures:
+            log.error("a media worker could not start", exc_info=failure)
+        if not started:  # no call could have media: say why, once, to every `ready`
+            raise RuntimeError("no media worker started") from failures[0]
+        # the slots are renumbered: a restart puts the new worker where the dead one was
+        for slot, worker in enumerate(started):
+            worker.slot = slot
+        self.workers = started
 
     async def ready(self) -> None:
         """Every worker has started (raises what stopped one from starting)."""
@@ -111,15 +126,30 @@ class MediaWorkers:
             name=f"helpline-media-{slot}",
             daemon=True,
         )
-        process.start()  # the socket is pickled (its fd duplicated for the child) here
-        theirs.close()
-        reader, writer = await asyncio.open_connection(sock=ours)
+        try:
+            process.start()  # the socket is pickled (its fd duplicated for the child) here
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        try:
+            reader, writer = await asyncio.open_connection(sock=ours)
+        except BaseException:
+            ours.close()
+            process.kill()
+            raise
         try:
             ready = await asyncio.wait_for(wp.read_message(reader), START_TIMEOUT_S)
-        except (TimeoutError, asyncio.IncompleteReadError) as error:
+        except asyncio.CancelledError:  # no half-started worker is left behind
             process.kill()
+            writer.close()
+            raise
+        except (TimeoutError, asyncio.IncompleteReadError, wp.ProtocolError) as error:
+            await _discard(process, writer)
             raise RuntimeError(f"media worker {slot} did not start") from error
         if not isinstance(ready, wp.Ready):
+            await _discard(process, writer)
             raise RuntimeError(f"media worker {slot} said {ready.kind} first")
         worker = MediaWorker(slot, process, writer, ready.pid, (ready.host, ready.port))
         worker.reader_task = asyncio.create_task(self._read(worker, reader))
@@ -176,6 +206,11 @@ class MediaWorkers:
         self.notifications[notify_id] = callback
         return notify_id
 
+    def unnotify(self, notify_id: int) -> None:
+        """Forget a clip-end callback whose clip was replaced or whose leg closed: its
+        `ClipEnded` never comes, and the entry would stay for the server's life."""
+        self.notifications.pop(notify_id, None)
+
     def send_pcm(self, worker: MediaWorker, sink: int, samples: Samples) -> None:
         if self.relay is not None and worker.alive:
             self.relay.send(sink, samples, worker.relay)
@@ -200,16 +235,16 @@ class MediaWorkers:
             case wp.DigitDetected(leg=leg_id, digit=digit):
                 hosted = self.hosted.get(leg_id)
                 if hosted is not None:
-                    hosted.digit(digit)
+                    _guarded(worker, message.kind, partial(hosted.digit, digit))
             case wp.ClipEnded(notify=notify_id):
                 callback = self.notifications.pop(notify_id, None)
                 if callback is not None:
-                    callback()
+                    _guarded(worker, message.kind, callback)
             case wp.LegFailed(leg=leg_id):
                 worker.legs.discard(leg_id)
                 hosted = self.hosted.pop(leg_id, None)
                 if hosted is not None:
-                    hosted.failed()
+                    _guarded(worker, message.kind, hosted.failed)
             case _:
                 log.warning("media worker %d: unexpected %s", worker.slot, message.kind)
 
@@ -227,7 +262,7 @@ class MediaWorkers:
         for leg_id in list(worker.legs):
             hosted = self.hosted.pop(leg_id, None)
             if hosted is not None:
-                hosted.failed()
+                _guarded(worker, "its death", hosted.failed)
         worker.legs.clear()
         for listener in list(self.on_worker_died):
             listener(worker)
@@ -238,10 +273,19 @@ class MediaWorkers:
         await asyncio.to_thread(dead.process.join, 5)
         if self._closing:
             return
-        try:
-            fresh = await self._spawn(dead.slot)
-        except Exception:
-            log.exception("media worker %d could not be restarted", dead.slot)
+        fresh = None
+        for attempt in range(RESTART_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(RESTART_BACKOFF_S * 2 ** (attempt - 1))
+            if self._closing:
+                return
+            try:
+                fresh = await self._spawn(dead.slot)
+                break
+            except Exception:
+                log.exception("media worker %d: restart %d failed", dead.slot, attempt + 1)
+        if fresh is None:
+            log.error("media worker %d stays down: new legs go to the others", dead.slot)
             return
         fresh.generation = dead.generation + 1
         if self._closing:
@@ -270,6 +314,22 @@ class MediaWorkers:
             worker.reader_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker.reader_task
+
+
+async def _discard(process: mp.process.BaseProcess, writer: asyncio.StreamWriter) -> None:
+    """End a worker that did not start right: its process and its socket."""
+    process.kill()
+    writer.close()
+    await asyncio.to_thread(process.join, 5)
+
+
+def _guarded(worker: MediaWorker, what: str, callback: Callable[[], None]) -> None:
+    """Run a callback for a worker's event: one that raises (a voicemail's end on a full
+    disk) is logged, and must not end the reader, which would end every call on the worker."""
+    try:
+        callback()
+    except Exception:
+        log.exception("media worker %d: handling %s failed", worker.slot, what)
 
 
 def _log_start_failure(starting: asyncio.Future[None]) -> None:

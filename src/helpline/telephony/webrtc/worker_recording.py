@@ -69,10 +69,15 @@ class WorkerRecording:
             try:
                 async with asyncio.timeout(STOP_TIMEOUT_S):
                     reply = await self.pool.request(self.home, message, seq)
-                return reply.duration
             except (WorkerGone, TimeoutError):
                 log.warning("recording %s: its worker died; keeping what it wrote", self.path)
-        return repair_wav(self.path)
+            else:
+                if reply.error:  # it never started there: no file to report
+                    log.warning("recording %s: %s", self.path, reply.error)
+                    return None
+                return reply.duration
+        # the whole file is read: not on the event loop
+        return await asyncio.to_thread(repair_wav, self.path)
 
 
 def repair_wav(path: Path) -> float | None:
