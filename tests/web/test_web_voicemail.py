@@ -162,6 +162,10 @@ async def speaking_after_the_beep(site: Site) -> AsyncIterator[tuple[ClientConne
 async def test_a_browser_caller_leaves_a_message_after_the_beep(site: Site) -> None:
     async with speaking_after_the_beep(site) as (socket, call_id):
         await asyncio.sleep(SPOKEN_S)
+        # the file is being written (its WAV header not yet whole): it is not served yet
+        early = await site.admin.get(f"/v1/call-records/{call_id}/voicemail")
+        assert early.status_code == 404, early.text
+        assert "(yet)" in early.json()["error"]["message"] and call_id in early.text
         await socket.send(json.dumps({"type": "hangup"}))
 
     record, samples, rate = await the_message(site, call_id)

@@ -16,6 +16,7 @@ import contextlib
 import csv
 import io
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from functools import partial
@@ -38,6 +39,8 @@ router = APIRouter(prefix="/v1", tags=["call records"])
 
 State = Annotated[AppState, Depends(app_state)]
 Anyone = Annotated[Principal, Depends(principal)]
+log = logging.getLogger("helpline.api")
+
 MAX_LIMIT = 1000
 MEDIA_READY = "call.media_ready"  # a call's recording or voicemail can be fetched
 MediaKind = Literal["recording", "voicemail"]
@@ -245,11 +248,16 @@ async def voicemail(
 ) -> FileResponse:
     """The caller's voicemail message: a 16-bit mono WAV at 16 kHz (the same rights as the
     call's recording: an API key, or the agent who had the call)."""
-    missing = NotFound(f"no voicemail for call {call_id}", details={"field": "call_id"})
-    if who.is_agent:
-        row = await state.store.records.get_record(who.tenant_id, call_id)
-        if row is None or row.agent_id != who.agent_id:
-            raise missing
+    missing = NotFound(
+        f"no voicemail message (yet) for call {call_id}", details={"field": "call_id"}
+    )
+    row = await state.store.records.get_record(who.tenant_id, call_id)
+    if row is None or (who.is_agent and row.agent_id != who.agent_id):
+        raise missing
+    # the file exists from the beep on, but is whole (its WAV header's sizes written) only once
+    # the message has ended and the record points at it (`_store_voicemail`)
+    if not row.voicemail_url:
+        raise missing
     path = voicemail_path(_phone(request.app).media_dir, who.tenant_id, call_id)
     if not path.is_file():
         raise missing
@@ -272,7 +280,11 @@ async def _store_voicemail(
         with contextlib.suppress(TimeoutError):  # a stopped runtime (shutdown) never settles
             await asyncio.wait_for(runtime.settle(), SETTLE_LIMIT_S)
     url = f"{state.settings.base_url()}/v1/call-records/{call_id}/voicemail"
-    await state.store.records.set_voicemail_url(tenant_id, call_id, url)
+    if not await state.store.records.set_voicemail_url(tenant_id, call_id, url):
+        # no record to point at (it was never written): nobody could fetch the message, so
+        # nothing is announced; the file stays on disk for an operator
+        log.warning("call %s: no call record for its voicemail message %s", call_id, path)
+        return
     announce_media(app, tenant_id, call_id, kind="voicemail", url=url, duration=duration)
 
 

@@ -225,6 +225,8 @@ class SipTelephony:
         if self._sweeper is not None:
             self._sweeper.cancel()
         self.b2bua.close()
+        if self.b2bua.voicemail is not None:  # the messages the closed calls ended are stored
+            await self.b2bua.voicemail.drain()
         self.browser.close()
         self.agent_lines.close()
         self.outbound.close()

@@ -34,10 +34,12 @@ from helpline.telephony.webrtc.adapter import WebRtcTelephony
 from helpline.telephony.webrtc.audio import RATE as WIDE_RATE
 from helpline.telephony.webrtc.voicemail import (
     DEFAULT_MAX_S,
+    DRAIN_LIMIT_S,
     MAX_LENGTH_REASON,
     MESSAGE_RATE,
     MessageSink,
     Voicemail,
+    drain_tasks,
     voicemail_path,
 )
 
@@ -121,13 +123,18 @@ class SipVoicemail:
 
     def record(
         self, tenant_id: str, call_id: str, endpoint: RtpEndpoint, hang_up: HangUp
-    ) -> PhoneMessage:
-        """Keep what the caller's endpoint decodes from now on (the beep has played)."""
+    ) -> PhoneMessage | None:
+        """Keep what the caller's endpoint decodes from now on (the beep has played); None
+        when the file cannot be written (a full disk must not fail the call)."""
         key = (tenant_id, call_id)
         self.end(tenant_id, call_id)  # a second StartVoicemail: the first message is over
         max_s, _ = self._policy()
         path = voicemail_path(self.media_dir(), tenant_id, call_id)
-        message = PhoneMessage(path, max_s)
+        try:
+            message = PhoneMessage(path, max_s)
+        except OSError:
+            log.exception("call %s: its voicemail message cannot be written", call_id)
+            return None
         taking = _Taking(tenant_id, call_id, message, endpoint, hang_up, self._finish)
         endpoint.on_audio = taking.hear
         # the clock too, not only the packets: a caller whose RTP stopped (a silence-
@@ -154,18 +161,23 @@ class SipVoicemail:
         duration = taking.message.close()
         if full:  # before telling: the record is written once the engine has ended the call
             taking.hang_up(MAX_LENGTH_REASON)
+        if duration <= 0:  # the caller left during the beep: no message. Removed now, not
+            # in a task: a next message on the same path may be opening it already
+            taking.message.path.unlink(missing_ok=True)
+            return
         _, sink = self._policy()
         self._spawn(self._deliver(taking, duration, sink))
 
+    async def drain(self, timeout_s: float = DRAIN_LIMIT_S) -> None:
+        """Wait (at shutdown) for the messages being delivered; what is still pending after
+        `timeout_s` is cancelled (its file stays on disk)."""
+        await drain_tasks(self._tasks, timeout_s)
+
     async def _deliver(self, taking: _Taking, duration: float, sink: MessageSink | None) -> None:
-        path = taking.message.path
-        if duration <= 0:
-            path.unlink(missing_ok=True)  # the caller left during the beep: no message
-            return
         if sink is None:
             return
         try:
-            await sink(taking.tenant_id, taking.call_id, path, duration)
+            await sink(taking.tenant_id, taking.call_id, taking.message.path, duration)
         except Exception:
             log.exception("call %s: its voicemail message was not stored", taking.call_id)
 

@@ -118,7 +118,7 @@ class WebRtcTelephony(AgentLines):
         if isinstance(command, cmd.PlayPrompt | cmd.PlayQueueAudio):
             # the IVR or a queue has the caller: no agent (any more: a transfer to a queue)
             self._unbridge(call)
-            call.audio_serial += 1
+            self._next_audio(call)
             if isinstance(command, cmd.PlayPrompt):
                 self._spawn(self._play_prompt(call, command, call.audio_serial))
             else:
@@ -129,13 +129,13 @@ class WebRtcTelephony(AgentLines):
             self._spawn(self._hang_up(call, command))
         elif isinstance(command, cmd.StartVoicemail):
             self._unbridge(call)
-            call.audio_serial += 1
+            self._next_audio(call)
             self._spawn(self._play_voicemail(call, command, call.audio_serial))
         elif isinstance(command, cmd.DialExternal):
             # silence until the number answers: the SIP adapter in front of us dials it
             # through the trunk and joins it (helpline.telephony.sip.browser)
             self._unbridge(call)
-            call.audio_serial += 1
+            self._next_audio(call)
             call.leg.out.source = SILENCE
 
     # -- commands ----------------------------------------------------------------------------------
@@ -221,7 +221,7 @@ class WebRtcTelephony(AgentLines):
         self._release_agents(tenant_id, command.call_id, keep=command.agent_id)
         line = self.lines.get((tenant_id, command.agent_id))
         if call is not None:
-            call.audio_serial += 1  # a prompt still rendering must not replace the agent
+            self._next_audio(call)  # a prompt still rendering must not replace the agent
             call.agent_id = command.agent_id
             call.held = False
             call.agent_voice = Feed()
@@ -241,6 +241,12 @@ class WebRtcTelephony(AgentLines):
         """Where a call's recording goes: the tenant's folder, path-safe whatever its id."""
         return self.media_dir / "recordings" / tenant_folder(tenant_id) / f"{call_id}.wav"
 
+    def _next_audio(self, call: WebCall) -> None:
+        """The caller's audio moves on (a prompt, an agent, hold, another mailbox): what was
+        playing is stale (`audio_serial`), and a message being taken is over."""
+        call.audio_serial += 1
+        self.voicemail.end(call.tenant_id, call.call_id)
+
     def _unbridge(self, call: WebCall) -> None:
         if call.agent_id is not None:
             call.agent_id = None
@@ -248,7 +254,7 @@ class WebRtcTelephony(AgentLines):
 
     def _hold(self, call: WebCall, on: bool) -> None:
         call.held = on
-        call.audio_serial += 1
+        self._next_audio(call)
         if on:
             call.leg.out.source = Clip(self.prompts.default_music(), loop=True)
         else:
@@ -310,5 +316,6 @@ class WebRtcTelephony(AgentLines):
                         )
                     except Exception:
                         log.exception("call %s: its recording was not stored", call.call_id)
+        await self.voicemail.drain()  # the messages the closed legs ended are stored first
         for task in list(self._tasks):
             task.cancel()

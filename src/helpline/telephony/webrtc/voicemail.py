@@ -36,6 +36,9 @@ MESSAGE_RATE = 16000
 DEFAULT_MAX_S = 120.0
 MAX_LENGTH_REASON = "voicemail_max_length"
 ENDED_STATES = frozenset({"closed", "failed"})  # the leg's peer connection is gone
+# how long shutdown waits for messages being delivered (the API waits up to 5 s for the
+# call's record first: records.SETTLE_LIMIT_S)
+DRAIN_LIMIT_S = 10.0
 
 # (tenant id, call id, WAV path, duration in seconds): point the call's record at it
 MessageSink = Callable[[str, str, Path, float], Awaitable[None]]
@@ -85,13 +88,15 @@ class MessageFile:
 
 
 class Voicemail:
-    """The adapter's voicemail: how long a message may be and whom to tell of one."""
+    """The adapter's voicemail: how long a message may be and whom to tell of one, and the
+    messages under way (one per call: one writer per file, one delivery per message)."""
 
     def __init__(
         self, *, max_s: float = DEFAULT_MAX_S, on_message: MessageSink | None = None
     ) -> None:
         self.max_s = max_s
         self.on_message = on_message
+        self._ending: dict[tuple[str, str], Callable[[], None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def record(
@@ -103,16 +108,25 @@ class Voicemail:
         hang_up: Callable[[str], None],
     ) -> MessageFile | None:
         """Keep what the caller says on `leg` from now on; `hang_up(reason)` ends the call
-        when the message is full. None when the leg is gone already (nothing to record)."""
+        when the message is full. None when the leg is gone already (nothing to record) or
+        the file cannot be written (a full disk must not fail the call: it goes on unrecorded)."""
+        key = (tenant_id, call_id)
+        self.end(tenant_id, call_id)  # a second StartVoicemail: the first message is over
         if leg.closed:
             return None
-        message = MessageFile(voicemail_path(media_dir, tenant_id, call_id), self.max_s)
+        try:
+            message = MessageFile(voicemail_path(media_dir, tenant_id, call_id), self.max_s)
+        except OSError:
+            log.exception("call %s: its voicemail message cannot be written", call_id)
+            return None
         loop = asyncio.get_running_loop()
         timer: asyncio.TimerHandle | None = None
 
         def end(full: bool) -> None:
             if message.closed:
                 return
+            if self._ending.get(key) is end_now:
+                del self._ending[key]
             if timer is not None:
                 timer.cancel()
             with contextlib.suppress(ValueError):
@@ -120,7 +134,14 @@ class Voicemail:
             duration = message.close()
             if full:  # before telling: the record is written once the engine has ended it
                 hang_up(MAX_LENGTH_REASON)
+            if duration <= 0:  # the caller left during the beep: no message. Removed now,
+                # not in a task: a next message on the same path may be opening it already
+                message.path.unlink(missing_ok=True)
+                return
             self._spawn(self._deliver(tenant_id, call_id, message.path, duration))
+
+        def end_now() -> None:
+            end(full=False)
 
         def hear(samples: Samples) -> None:
             if not message.add(samples):
@@ -130,6 +151,7 @@ class Voicemail:
             if leg.pc.connectionState in ENDED_STATES:
                 end(full=False)
 
+        self._ending[key] = end_now
         leg.listeners.append(hear)
         # called by the connection itself as it closes (aiortc emits the state change before it
         # drops its listeners), whoever closes it: no change to how a call ends is needed
@@ -139,10 +161,19 @@ class Voicemail:
         timer = loop.call_later(self.max_s, end, True)
         return message
 
+    def end(self, tenant_id: str, call_id: str) -> None:
+        """The call's audio moves on (a prompt, an agent, another mailbox): a message being
+        taken is over (as `helpline.telephony.sip.voicemail.SipVoicemail.end`)."""
+        ending = self._ending.get((tenant_id, call_id))
+        if ending is not None:
+            ending()
+
+    async def drain(self, timeout_s: float = DRAIN_LIMIT_S) -> None:
+        """Wait (at shutdown) for the messages being delivered; what is still pending after
+        `timeout_s` is cancelled (its file stays on disk)."""
+        await drain_tasks(self._tasks, timeout_s)
+
     async def _deliver(self, tenant_id: str, call_id: str, path: Path, duration: float) -> None:
-        if duration <= 0:
-            path.unlink(missing_ok=True)  # the caller left during the beep: no message
-            return
         if self.on_message is None:
             return
         try:
@@ -154,3 +185,15 @@ class Voicemail:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+async def drain_tasks(tasks: set[asyncio.Task[None]], timeout_s: float) -> None:
+    """Wait for `tasks` up to `timeout_s`, then cancel the rest (shutdown must end)."""
+    pending = set(tasks)
+    if not pending:
+        return
+    _, late = await asyncio.wait(pending, timeout=timeout_s)
+    for task in late:
+        task.cancel()
+    if late:
+        await asyncio.wait(late)
