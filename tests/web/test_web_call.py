@@ -88,6 +88,9 @@ async def test_a_browser_call_through_the_ivr_to_a_browser_agent_with_audio_both
     at_agent = await heard(frame, CALLER_HZ, "the caller's tone at the agent")
     at_caller = await heard(caller, AGENT_HZ, "the agent's tone at the caller")
     print(f"\nagent hears {at_agent}, caller hears {at_caller}")
+    # the recording is being written (its WAV sizes not yet): not served until it is kept
+    early = await site.admin.get(f"/v1/call-records/{call_id}/recording")
+    assert early.status_code == 404 and "(yet)" in early.json()["error"]["message"]
     await caller.screenshot(path=str(ARTIFACTS / "web-caller.png"))
     await crm.screenshot(path=str(ARTIFACTS / "crm-with-softphone.png"))
 

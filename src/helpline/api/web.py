@@ -172,14 +172,18 @@ async def _store_recording(
 
 @router.get("/v1/call-records/{call_id}/recording", tags=["call records"])
 async def recording(call_id: CallId, state: State, who: Anyone, request: Request) -> FileResponse:
-    """The call's recording: a stereo WAV, the caller left, the agent right."""
+    """The call's recording: a stereo WAV, the caller left, the agent right (once kept)."""
+    missing = NotFound(f"no recording (yet) for call {call_id}", details={"field": "call_id"})
     if who.is_agent:
         row = await state.store.records.get_record(who.tenant_id, call_id)
         if row is None or row.agent_id != who.agent_id:
-            raise NotFound(f"no recording for call {call_id}", details={"field": "call_id"})
+            raise missing
+    # the file grows while the call is up; it is whole (its WAV sizes written) only once the
+    # recording is kept (`_store_recording`), so serve it from then on
+    kept = await state.store.recordings.list_recordings(who.tenant_id, call_id=call_id, limit=1)
     path = phone_of(request.app).recording_path(who.tenant_id, call_id)
-    if not path.is_file():
-        raise NotFound(f"no recording for call {call_id}", details={"field": "call_id"})
+    if not kept.items or not path.is_file():
+        raise missing
     return FileResponse(path, media_type="audio/wav")
 
 
