@@ -158,10 +158,15 @@ def stop(process: subprocess.Popen[bytes] | None) -> None:
 
 
 def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
+    # a loaded machine (CI, the whole suite before this) can take a while to import the
+    # server and its media workers; the log's tail goes in the message, as the work folder
+    # it lives in is removed on the way out
+    deadline = time.monotonic() + 60
     while not answers_options(port):
         if time.monotonic() > deadline or process.poll() is not None:
-            raise SystemExit(f"the B2BUA did not start: see {log}")
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+            state = "exited" if process.poll() is not None else "no answer to OPTIONS in 60 s"
+            raise SystemExit(f"the B2BUA did not start ({state}); its log ends:\n{tail}")
 
 
 @contextmanager
