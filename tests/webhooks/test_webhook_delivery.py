@@ -408,10 +408,13 @@ async def test_the_loop_bounds_concurrency_and_survives_errors(
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(store.outbox, "record_attempt", flaky)
-    worker = Deliverer(store, settings, concurrency=4, lease_s=0.3)
+    # the lease must outlast a delivery (a 0.1 s reply, then its write) even on a loaded
+    # machine, or a slow delivery is leased again and sent twice (at least once, by design),
+    # and the count below would not be exact; the failed one waits out its lease
+    worker = Deliverer(store, settings, concurrency=4, lease_s=1.0)
     worker.start()
     try:
-        for _ in range(300):
+        for _ in range(500):
             statuses = [m.status for m in await messages(store)]
             if statuses.count("delivered") == 12:
                 break
