@@ -10,7 +10,7 @@ same (7.3.1); `get_all` returns the values one by one either way. Fields that ar
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 
 # RFC 3261 7.3.3 and the IANA "Header Fields" registry's compact forms.
@@ -173,6 +173,8 @@ def _key(name: str) -> str:
 # (the parser looks up every field line), bounded like an lru_cache would be
 _NAMES: dict[str, tuple[str, str]] = {}
 _MAX_NAMES = 1024
+# the same for names given to `add`, once `_check_field` has accepted them
+_ADDED: dict[str, tuple[str, str]] = {}
 
 
 def _key_and_name(name: str) -> tuple[str, str]:
@@ -210,6 +212,11 @@ class Headers:
         headers._fields = [(*(known(name) or names(name)), value) for name, value in fields]
         return headers
 
+    def by_key(self) -> Mapping[str, list[str]]:
+        """Every line's value by lookup key (long form, lower case: "call-id"), in order, not
+        split at commas: for the parser's checks, which read every field once. Read only."""
+        return self._index or self._lookup()
+
     def _lookup(self) -> dict[str, list[str]]:
         index = self._index
         if index is None:
@@ -225,8 +232,13 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a field line (after any existing ones of the same name)."""
-        _check_field(name, value)
-        self._fields.append((_key(name), canonical_name(name), value))
+        names = _ADDED.get(name)  # every response copies five fields: names recur
+        if names is None or "\r" in value or "\n" in value:
+            _check_field(name, value)
+            names = (_key(name), canonical_name(name))
+            if len(_ADDED) < _MAX_NAMES:
+                _ADDED[name] = names
+        self._fields.append((*names, value))
         self._index = None
 
     def set(self, name: str, value: str) -> None:
@@ -263,18 +275,18 @@ class Headers:
 
     def lines(self, name: str) -> list[str]:
         """The raw values of every line of `name`, not split at commas."""
-        values = self._lookup().get(_key(name))
+        values = (self._index or self._lookup()).get(_key(name))
         return [] if values is None else list(values)
 
     def count(self, name: str) -> int:
         """How many lines of `name` there are."""
-        values = self._lookup().get(_key(name))
+        values = (self._index or self._lookup()).get(_key(name))
         return 0 if values is None else len(values)
 
     def get_all(self, name: str) -> list[str]:
         """Every value of `name`; list fields are split at their top-level commas."""
         key = _key(name)
-        values = self._lookup().get(key)
+        values = (self._index or self._lookup()).get(key)
         if values is None:
             return []
         if key in LIST_FIELDS:
@@ -284,7 +296,7 @@ class Headers:
     def get(self, name: str) -> str | None:
         """The first value of `name` (the topmost Via, say), or None."""
         key = _key(name)
-        values = self._lookup().get(key)
+        values = (self._index or self._lookup()).get(key)
         if values is None:
             return None
         if key not in LIST_FIELDS:
@@ -303,7 +315,7 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        return _key(name) in self._lookup()
+        return _key(name) in (self._index or self._lookup())
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter([(name, value) for _, name, value in self._fields])

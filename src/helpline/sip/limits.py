@@ -88,6 +88,7 @@ class Drop:
 
 
 ADMIT = Admit()
+_MAX_HOSTS = 4096
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,6 +134,18 @@ class AbuseLimits:
         # After this long unseen, a source's bucket is full and its failures are out of the
         # window: forgetting it changes no decision.
         self._idle_s = max(policy.burst / policy.rate_per_s, policy.auth_window_s)
+        # host -> (trusted, source key): every request asks both, and parsing the address
+        # twice (ipaddress) cost more than the rest of the decision. Bounded: a flood of
+        # sources must not grow it, so it starts afresh when full (a miss only costs a parse).
+        self._hosts: dict[str, tuple[bool, str]] = {}
+
+    def _host(self, address: str) -> tuple[bool, str]:
+        known = self._hosts.get(address)
+        if known is None:
+            if len(self._hosts) >= _MAX_HOSTS:
+                self._hosts.clear()
+            known = self._hosts[address] = (self._trusted_uncached(address), source_key(address))
+        return known
 
     @property
     def tracked_sources(self) -> int:
@@ -143,6 +156,11 @@ class AbuseLimits:
         return len(self._bans)
 
     def is_trusted(self, address: str) -> bool:
+        return self._host(address)[0]
+
+    def _trusted_uncached(self, address: str) -> bool:
+        if not self._trusted:
+            return False
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
@@ -151,9 +169,9 @@ class AbuseLimits:
 
     def admit(self, source: str, user_agent: str | None, now: float) -> Admit | Drop:
         """Whether to process a request from `source` (an IP address) at `now`."""
-        if self._trusted and self.is_trusted(source):
+        trusted, key = self._host(source)
+        if trusted:
             return ADMIT
-        key = source_key(source)
         ban = self._bans.get(key)
         if ban is not None:
             if now < ban.until:
@@ -175,9 +193,10 @@ class AbuseLimits:
         Only answers that were wrong count (`AuthFailure.counts_as_failure`): the first,
         credential-less request of every digest exchange and a stale nonce do not.
         """
-        if self._trusted and self.is_trusted(source):
+        trusted, key = self._host(source)
+        if trusted:
             return None
-        p, key = self.policy, source_key(source)
+        p = self.policy
         state = self._touch(key, now)
         if state.failures is None:
             state.failures = deque(maxlen=p.max_auth_failures)

@@ -12,6 +12,7 @@ SipParseError carrying the status to answer with. Everything else stays opaque t
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from helpline.sip.errors import REASON_PHRASES, SipParseError
@@ -25,7 +26,7 @@ from helpline.sip.fields import (
     parse_name_addr,
     parse_via,
 )
-from helpline.sip.headers import Headers
+from helpline.sip.headers import Headers, split_list
 from helpline.sip.uri import SipUri, parse_uri, uri_scheme
 
 __all__ = [
@@ -61,6 +62,9 @@ _FIELD_LINE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:(.*)")
 _CALL_ID = re.compile(
     r"[\w\-.!%*+`'~()<>:\\\"/\[\]?{}]+(@[\w\-.!%*+`'~()<>:\\\"/\[\]?{}]+)?", re.ASCII
 )
+# field names (as sent) known to be tokens; bounded, so a peer inventing names cannot grow it
+_FIELD_NAMES: set[str] = set()
+_MAX_FIELD_NAMES = 1024
 _SINGLE_VALUED = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type")
 _REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")  # 8.1.1; Max-Forwards waived for RFC 2543
 
@@ -210,19 +214,30 @@ def parse_message(
         if unfolded.count("\r") != len(field_lines):
             raise SipParseError("bare CR in the header section")
         for line in field_lines:
-            match = _FIELD_LINE.fullmatch(line)  # no '.' matches a bare LF: refused here too
-            if match is None:
-                raise SipParseError(f"bad header field line {line!r}")
-            fields.append((match[1], match[2].strip(" \t")))
+            # what _FIELD_LINE says, without a regex for the names already seen
+            name, colon, value = line.partition(":")
+            name = name.rstrip(" \t")
+            if not colon or "\n" in line or name not in _FIELD_NAMES:
+                match = _FIELD_LINE.fullmatch(line)  # no '.' matches a bare LF: refused too
+                if match is None:
+                    raise SipParseError(f"bad header field line {line!r}")
+                if len(_FIELD_NAMES) < _MAX_FIELD_NAMES:
+                    _FIELD_NAMES.add(match[1])
+            fields.append((name, value.strip(" \t")))
         headers = Headers.from_parsed(fields)
+        index = headers.by_key()
         if is_response:
-            message: Request | Response = _parse_status_line(start_line, headers)
+            status, reason = _parse_status_line(start_line)
+            _check_fields(index, None)
+            message: Request | Response = Response(
+                status, reason, headers, _body(index, rest, stream)
+            )
         else:
-            message = _parse_request_line(start_line, headers)
-        _check_fields(message)
-        message = _with_body(message, rest, stream)
-        if isinstance(message, Request) and uri_scheme(message.uri) not in schemes:
-            raise SipParseError(f"Request-URI scheme of {message.uri!r}", 416)
+            method, uri = _parse_request_line(start_line)
+            _check_fields(index, method)
+            message = Request(method, uri, headers, _body(index, rest, stream))
+            if uri_scheme(uri) not in schemes:
+                raise SipParseError(f"Request-URI scheme of {uri!r}", 416)
     except SipParseError as exc:
         if headers is None:
             headers = Headers.from_parsed(fields)
@@ -239,7 +254,7 @@ def _check_version(version: str) -> None:
         raise SipParseError(f"SIP version {version!r}", 505)
 
 
-def _parse_status_line(line: str, headers: Headers) -> Response:
+def _parse_status_line(line: str) -> tuple[int, str]:
     """Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (25.1)."""
     parts = line.split(" ", 2)
     if len(parts) != 3:
@@ -248,12 +263,12 @@ def _parse_status_line(line: str, headers: Headers) -> Response:
     _check_version(version)
     if len(code) != 3 or not code.isascii() or not code.isdigit() or not 100 <= int(code) <= 699:
         raise SipParseError(f"bad Status-Code in {line!r}")
-    if any(ord(char) < 32 and char != "\t" for char in reason):
+    if not reason.isprintable() and any(ord(char) < 32 and char != "\t" for char in reason):
         raise SipParseError("control character in Reason-Phrase")
-    return Response(int(code), reason, headers)
+    return int(code), reason
 
 
-def _parse_request_line(line: str, headers: Headers) -> Request:
+def _parse_request_line(line: str) -> tuple[str, str]:
     """Request-Line = Method SP Request-URI SP SIP-Version: single spaces, no LWS (25.1;
     RFC 4475 3.1.2.8-3.1.2.10 allow rejecting extra spaces, so we follow the grammar)."""
     parts = line.split(" ")
@@ -268,52 +283,62 @@ def _parse_request_line(line: str, headers: Headers) -> Request:
             raise SipParseError(f"URI headers in the Request-URI {uri!r}")
     else:
         check_uri(uri, "Request-URI")
-    return Request(method, uri, headers)
+    return method, uri
 
 
-def _check_fields(message: Request | Response) -> None:
-    headers = message.headers
-    for name in _REQUIRED:
-        if name not in headers:
+# (name, lookup key) of the fields 8.1.1 requires and of those that may appear only once
+_REQUIRED_KEYS = tuple((name, name.lower()) for name in _REQUIRED)
+_SINGLE_KEYS = tuple((name, name.lower()) for name in _SINGLE_VALUED)
+
+
+def _check_fields(index: Mapping[str, list[str]], method: str | None) -> None:
+    """The checks of the module docstring, on the header index (lookup key -> the lines'
+    values): every message pays for them, so no accessor is used twice."""
+    for name, key in _REQUIRED_KEYS:
+        if key not in index:
             raise SipParseError(f"missing {name} header field")
-    for name in _SINGLE_VALUED:
-        if headers.count(name) > 1:
+    for name, key in _SINGLE_KEYS:
+        values = index.get(key)
+        if values is not None and len(values) > 1:
             raise SipParseError(f"more than one {name} header field")
-    if not _CALL_ID.fullmatch(message.call_id):
-        raise SipParseError(f"bad Call-ID {message.call_id!r}")
-    cseq = message.cseq
-    if isinstance(message, Request) and cseq.method != message.method:
-        raise SipParseError(f"CSeq method {cseq.method!r} is not {message.method!r}")
-    message.vias  # noqa: B018  # parses (and so checks) every Via value
-    message.from_  # noqa: B018
-    message.to  # noqa: B018
-    for name in ("Contact", "Route", "Record-Route"):
-        values = headers.get_all(name)
-        if name == "Contact" and values == ["*"]:
+    call_id = index["call-id"][0]
+    if not _CALL_ID.fullmatch(call_id):
+        raise SipParseError(f"bad Call-ID {call_id!r}")
+    cseq = parse_cseq(index["cseq"][0])
+    if method is not None and cseq.method != method:
+        raise SipParseError(f"CSeq method {cseq.method!r} is not {method!r}")
+    for line in index["via"]:  # parses (and so checks) every Via value
+        for value in split_list(line):
+            parse_via(value)
+    parse_name_addr(index["from"][0], "From")
+    parse_name_addr(index["to"][0], "To")
+    for name, key in (("Contact", "contact"), ("Route", "route"), ("Record-Route", "record-route")):
+        lines = index.get(key)
+        if lines is None:
+            continue
+        values = [part for line in lines for part in split_list(line)]
+        if key == "contact" and values == ["*"]:
             continue
         for value in values:
             parse_name_addr(value, name)
-    max_forwards = headers.get("Max-Forwards")
+    max_forwards = index.get("max-forwards")
     if max_forwards is not None:
-        digits = max_forwards.lstrip("0") or "0"
+        digits = max_forwards[0].lstrip("0") or "0"
         if not (digits.isascii() and digits.isdigit() and len(digits) <= 3 and int(digits) <= 255):
-            raise SipParseError(f"bad Max-Forwards {max_forwards!r}")
+            raise SipParseError(f"bad Max-Forwards {max_forwards[0]!r}")
 
 
-def _with_body(message: Request | Response, rest: bytes, stream: bool) -> Request | Response:
-    length_text = message.headers.get("Content-Length")
-    if length_text is None:
+def _body(index: Mapping[str, list[str]], rest: bytes, stream: bool) -> bytes:
+    lengths = index.get("content-length")
+    if lengths is None:
         if stream:
             raise SipParseError("Content-Length is required on a stream transport (18.3)")
-        body = rest
-    else:
-        digits = length_text.lstrip("0") or "0"  # 1*DIGIT: leading zeros are allowed
-        if not digits.isascii() or not digits.isdigit() or len(digits) > 9:
-            raise SipParseError(f"bad Content-Length {length_text!r}")
-        length = int(digits)
-        if len(rest) < length:
-            raise SipParseError(f"body of {len(rest)} octets, Content-Length says {length}")
-        body = rest[:length]
-    if isinstance(message, Request):
-        return Request(message.method, message.uri, message.headers, body)
-    return Response(message.status, message.reason, message.headers, body)
+        return rest
+    length_text = lengths[0]
+    digits = length_text.lstrip("0") or "0"  # 1*DIGIT: leading zeros are allowed
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 9:
+        raise SipParseError(f"bad Content-Length {length_text!r}")
+    length = int(digits)
+    if len(rest) < length:
+        raise SipParseError(f"body of {len(rest)} octets, Content-Length says {length}")
+    return rest[:length]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from dataclasses import dataclass, field
 
+from helpline.sip import ids
 from helpline.sip.client_transaction import ClientTransaction
 from helpline.sip.dialog import Dialog
 from helpline.sip.headers import Headers
@@ -18,11 +18,11 @@ from helpline.telephony.sip.transport import Source, parse_source
 
 
 def new_tag() -> str:
-    return secrets.token_hex(6)
+    return ids.token_hex(6)
 
 
 def new_branch() -> str:
-    return "z9hG4bK" + secrets.token_hex(8)
+    return "z9hG4bK" + ids.token_hex(8)
 
 
 def phone_destination(contact: str, source_text: str) -> Source | None:
@@ -77,6 +77,8 @@ class AgentLeg:
     sdp_version: int = 1  # our o= version in this dialog: each new offer or answer grows it
     on_hold: bool = False  # held as the phone knows it: its re-INVITE's, or ours (RFC 3264 8.4)
     reinviting: bool = False  # our re-INVITE awaits its final response (one at a time, 14.1)
+    asking_hold: bool = False  # what that re-INVITE asks: on_hold once it gets a 2xx
+    retry: asyncio.TimerHandle | None = None  # ours got 491: tried again after a while (14.1)
 
 
 @dataclass(eq=False)
@@ -109,7 +111,7 @@ def agent_invite(
     headers.add("Max-Forwards", "70")
     headers.add("From", f"<sip:{caller_user}@{host}>;tag={new_tag()}")
     headers.add("To", f"<{binding_contact}>")
-    headers.add("Call-ID", secrets.token_hex(12) + "@helpline")
+    headers.add("Call-ID", ids.token_hex(12) + "@helpline")
     headers.add("CSeq", "1 INVITE")
     headers.add("Contact", contact)
     headers.add("Content-Type", "application/sdp")
