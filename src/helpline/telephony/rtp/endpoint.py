@@ -39,7 +39,7 @@ from helpline.media.wav import Side, StereoWavRecorder
 from helpline.sip.sdp import AudioSession
 from helpline.telephony.rtp.leg_audio import RATE, LegRecording, OutboundAudio
 from helpline.telephony.rtp.prompts import PromptCache
-from helpline.telephony.rtp.relay import Address, looks_like_rtp
+from helpline.telephony.rtp.relay import Address, bound_socket, looks_like_rtp
 
 log = logging.getLogger("helpline.rtp")
 
@@ -87,7 +87,9 @@ class RtpEndpoint(asyncio.DatagramProtocol):
                 self.clock, payload_type=session.telephone_event, interval=self.frame_size
             )
             self.digit_receiver = DigitReceiver(payload_type=session.telephone_event)
-        self.detector = DtmfDetector()
+        # made on the first audio that needs it: its filter bank costs more than the rest of
+        # the endpoint, and a queued caller bridged at once never sends any audio here
+        self._detector: DtmfDetector | None = None
         self.statistics = ReceiveStatistics(RATE)
         self.transport: asyncio.DatagramTransport | None = None
         self.latched = False
@@ -115,7 +117,15 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         """Bind the leg's socket (port 0: any free one) and start the packet clock."""
         loop = asyncio.get_running_loop()
         endpoint = cls(session, rng=rng, on_digit=on_digit, on_audio=on_audio)
-        await loop.create_datagram_endpoint(lambda: endpoint, local_addr=(host, port))
+        sock = bound_socket(host, port)  # no address resolution for an IP literal
+        if sock is None:
+            await loop.create_datagram_endpoint(lambda: endpoint, local_addr=(host, port))
+        else:
+            try:
+                await loop.create_datagram_endpoint(lambda: endpoint, sock=sock)
+            except BaseException:
+                sock.close()
+                raise
         endpoint.start()
         return endpoint
 
@@ -302,6 +312,13 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         if not self.events_seen:
             for digit in self.detector.feed(pcm):
                 self._report(digit, "inband")
+
+    @property
+    def detector(self) -> DtmfDetector:
+        """The in-band DTMF detector (the fallback for peers without RFC 4733)."""
+        if self._detector is None:
+            self._detector = DtmfDetector()
+        return self._detector
 
     def _report(self, digit: str, source: DigitSource) -> None:
         if self.on_digit is not None:

@@ -25,7 +25,9 @@ increments and one `sendto`. Everything else (latching, stats) is off that path.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, cast
@@ -69,6 +71,7 @@ class _LegSocket(asyncio.DatagramProtocol):
         self.refused: Address | None = None  # the phone this leg was re-targeted away from
         self.other: _LegSocket = self  # set by RtpRelay
         self.transport: asyncio.DatagramTransport | None = None
+        self.local_port = 0  # known once bound (`RtpRelay.open`)
         self.packets_in = self.bytes_in = self.packets_out = self.bytes_out = self.dropped = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -107,9 +110,8 @@ class _LegSocket(asyncio.DatagramProtocol):
         self.dropped += 1
 
     def stats(self) -> LegStats:
-        port = self.transport.get_extra_info("sockname")[1] if self.transport else 0
         return LegStats(
-            port,
+            self.local_port if self.transport else 0,
             self.peer,
             self.latched,
             self.packets_in,
@@ -122,6 +124,41 @@ class _LegSocket(asyncio.DatagramProtocol):
 
 def _factory(leg: _LegSocket) -> Callable[[], _LegSocket]:
     return lambda: leg
+
+
+def bound_socket(host: str, port: int = 0) -> socket.socket | None:
+    """A non-blocking UDP socket bound to `host` and `port` (0: any free port), when `host` is
+    an IP address literal; None for a name, which the event loop must resolve. Binding it
+    here, not through `create_datagram_endpoint(local_addr=...)`, skips the loop's address
+    resolution: each call opens two, so at hundreds of calls a second this is about half the
+    cost of opening a call's sockets (15 against 30 µs each, uvloop, here)."""
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        return None
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def _open_leg(leg: _LegSocket, host: str, port: int) -> None:
+    loop = asyncio.get_running_loop()
+    sock = bound_socket(host, port)
+    if sock is None:
+        transport, _ = await loop.create_datagram_endpoint(_factory(leg), local_addr=(host, port))
+        leg.local_port = int(transport.get_extra_info("sockname")[1])
+        return
+    leg.local_port = int(sock.getsockname()[1])
+    try:
+        await loop.create_datagram_endpoint(_factory(leg), sock=sock)
+    except BaseException:
+        sock.close()
+        raise
 
 
 class RtpRelay:
@@ -142,13 +179,12 @@ class RtpRelay:
     ) -> RtpRelay:
         """Bind leg A's and leg B's sockets on `host` (port 0: any free port), with each leg's
         SDP address if it is known yet (`set_peer` can give it later, from an answer)."""
-        loop = asyncio.get_running_loop()
         legs: list[_LegSocket] = []
         try:
             for port, peer, expect in zip(ports, peers, expect_hosts, strict=True):
                 leg = _LegSocket(peer, expect)
                 legs.append(leg)
-                await loop.create_datagram_endpoint(_factory(leg), local_addr=(host, port))
+                await _open_leg(leg, host, port)
         except OSError:
             for leg in legs:
                 if leg.transport:
@@ -158,27 +194,27 @@ class RtpRelay:
 
     def port(self, leg: Leg) -> int:
         """The local port to put in the SDP sent to `leg`."""
-        return self._legs[leg].stats().local_port
+        return self._legs[leg].local_port
 
     def set_peer(self, leg: Leg, peer: Address, *, expect_host: str | None = None) -> None:
         """The leg's address from its SDP; used until (unless) the leg latches."""
-        socket = self._legs[leg]
-        if not socket.latched:
-            socket.peer = peer
-        socket.expect_host = expect_host
+        side = self._legs[leg]
+        if not side.latched:
+            side.peer = peer
+        side.expect_host = expect_host
 
     def relatch(self, leg: Leg, peer: Address | None = None) -> None:
         """The leg's media moved (a re-INVITE, a transfer to another phone): forget the latched
         address and learn it anew, never from the address it was latched to (unless that is
         where `peer` says the media now are)."""
-        socket = self._legs[leg]
-        if socket.latched and socket.peer is not None:
-            socket.refused = socket.peer
-        socket.latched = False
+        side = self._legs[leg]
+        if side.latched and side.peer is not None:
+            side.refused = side.peer
+        side.latched = False
         if peer is not None:
-            socket.peer = peer
-            if socket.refused == peer:
-                socket.refused = None
+            side.peer = peer
+            if side.refused == peer:
+                side.refused = None
 
     def stats(self, leg: Leg) -> LegStats:
         return self._legs[leg].stats()
@@ -192,6 +228,6 @@ class RtpRelay:
         return self._legs[leg].transport
 
     def close(self) -> None:
-        for socket in self._legs.values():
-            if socket.transport is not None:
-                socket.transport.close()
+        for leg in self._legs.values():
+            if leg.transport is not None:
+                leg.transport.close()
