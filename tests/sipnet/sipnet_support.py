@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import time
 import uuid
@@ -402,6 +403,26 @@ def raw_request(
         f"{extra}"
         f"Content-Length: {len(body)}\r\n\r\n{body}"
     ).encode()
+
+
+def callee_request(
+    peer: RawPeer, invite: Request, method: str, *, cseq: int, tag: str, body: str = ""
+) -> bytes:
+    """A request of `peer` inside the dialog that our `invite` made with it (the peer
+    answered with To tag `tag`): our From is its To and our To, tagged, its From."""
+    request = raw_request(
+        peer,
+        method,
+        f"sip:helpline@127.0.0.1:{peer.server[1]}",
+        call_id=invite.call_id,
+        cseq=cseq,
+        body=body,
+        extra="Content-Type: application/sdp\r\n" if body else "",
+    )
+    their_to = invite.headers.get("From") or ""
+    their_from = f"{invite.headers.get('To') or ''};tag={tag}"
+    request = re.sub(rb"From: [^\r]*", f"From: {their_from}".encode(), request)
+    return re.sub(rb"To: [^\r]*", f"To: {their_to}".encode(), request)
 
 
 def offer_sdp(host: str, port: int = 40000) -> str:

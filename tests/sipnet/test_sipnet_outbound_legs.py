@@ -14,7 +14,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sipnet_support import SCENARIOS, RawPeer, free_port, offer_sdp, raw_request, reply
+from sipnet_support import (
+    SCENARIOS,
+    RawPeer,
+    callee_request,
+    free_port,
+    offer_sdp,
+    reply,
+)
 
 from helpline.sip.limits import AbuseLimits, LimitsPolicy
 from helpline.sip.message import Request, Response, make_response
@@ -269,28 +276,15 @@ async def test_a_carrier_s_reinvite_is_answered_and_its_bye_ends_the_leg() -> No
         async with _dialer() as dialer:
             carrier.server = ("127.0.0.1", dialer.stack.transports.port)
             _, port = carrier.address
-            leg = _dial(dialer, port, outcomes)
+            _dial(dialer, port, outcomes)
             invite = await carrier.expect("INVITE")
             assert isinstance(invite, Request)
             carrier.send(reply(invite, 200, tag="c1", body=offer_sdp(CARRIER_HOST, 41000)))
             assert await asyncio.wait_for(outcomes.get(), 5) is LegOutcome.ANSWERED
             assert isinstance(await carrier.expect("ACK"), Request)
-            # their requests in the dialog: our From is their To, our To (tagged) their From
-            their_to = invite.headers.get("From") or ""
-            their_from = (invite.headers.get("To") or "") + ";tag=c1"
             refresh = offer_sdp(CARRIER_HOST, 41002)
             for cseq, method, body in ((1, "INVITE", refresh), (2, "BYE", "")):
-                request = raw_request(
-                    carrier,
-                    method,
-                    f"sip:helpline@127.0.0.1:{carrier.server[1]}",
-                    call_id=leg.call_id,
-                    cseq=cseq,
-                    body=body,
-                    extra="Content-Type: application/sdp\r\n" if body else "",
-                )
-                request = re.sub(rb"From: [^\r]*", f"From: {their_from}".encode(), request)
-                request = re.sub(rb"To: [^\r]*", f"To: {their_to}".encode(), request)
+                request = callee_request(carrier, invite, method, cseq=cseq, tag="c1", body=body)
                 carrier.send(request)
                 ok = await carrier.expect(200)
                 assert isinstance(ok, Response) and ok.cseq.method == method

@@ -6,16 +6,21 @@ NAT), offering the caller's codec so the relay passes packets untouched. A 2xx i
 (every one, 13.2.2.4) and becomes `OfferAnswered`; a final failure or a dead transaction
 `OfferRejected`. The answer's SDP is kept on the leg until `Bridge` joins the media.
 `CancelOffer` CANCELs (once a provisional response came, 9.1), or ACKs and
-BYEs a phone that answered meanwhile. The leg-A side is `calls.B2BUA`, which inherits this.
+BYEs a phone that answered meanwhile. The engine's hold and resume reach the bridged phone as
+our re-INVITEs, one at a time; one refused 491 (the phone's crossed it, RFC 3261 14.1) goes
+again 2.1-4 s later if that state is still wanted. The leg-A side is `calls.B2BUA`, which
+inherits this.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import secrets
+import random
 from collections.abc import Callable
 
 from helpline.core import events as ev
+from helpline.sip import ids
 from helpline.sip.client_transaction import ClientTransaction, build_cancel
 from helpline.sip.dialog import Dialog
 from helpline.sip.message import Response
@@ -28,6 +33,7 @@ from helpline.telephony.sip.legs import (
     new_branch,
     phone_destination,
 )
+from helpline.telephony.sip.reinvites import AwaitedAcks, retry_delay
 from helpline.telephony.sip.stack import SipStack
 from helpline.telephony.sip.transport import Source, transport_param
 
@@ -41,6 +47,8 @@ class AgentSide:
     registrar: Registrar
     post: Post
     host: str
+    rng: random.Random
+    acks: AwaitedAcks  # our 2xx answers to re-INVITEs, until their ACKs
     _by_sip_call_id: dict[str, SipCall]
     _legs: dict[int, tuple[SipCall, AgentLeg]]
 
@@ -67,7 +75,7 @@ class AgentSide:
         offer = make_offer(
             self.host,
             call.media.agent_port,
-            session_id=secrets.randbelow(2**31),
+            session_id=ids.random_below_2_31(),
             version=1,
             codecs=(session.codec,) if session else ("PCMU", "PCMA"),
             telephone_event=session.telephone_event if session else 101,
@@ -91,6 +99,9 @@ class AgentSide:
         self._by_sip_call_id[invite.call_id] = call
 
     def _end_agent_leg(self, leg: AgentLeg) -> None:
+        if leg.retry is not None:
+            leg.retry.cancel()
+            leg.retry = None
         if leg.ended:
             return
         if leg.answered:
@@ -105,6 +116,7 @@ class AgentSide:
     def _bye(self, dialog: Dialog | None, destination: Source) -> None:
         if dialog is None:
             return
+        self.acks.drop(dialog.id.call_id)  # our 2xx to its re-INVITE: no more resending
         _, bye = dialog.create_request(
             "BYE", via=self._via(destination.transport), branch=new_branch()
         )
@@ -120,7 +132,7 @@ class AgentSide:
             return
         call, leg = found
         if response.cseq.number != leg.invite.cseq.number:
-            self._reinvite_answered(leg, response)
+            self._reinvite_answered(call, leg, response)
             return
         status = response.status
         if status < 200:
@@ -176,15 +188,26 @@ class AgentSide:
 
     # -- our re-INVITE: the engine's hold told to the phone ---------------------------------
 
-    def _reinvite_agent(self, call: SipCall, leg: AgentLeg, direction: Direction) -> bool:
-        """Tell the bridged phone the engine held (a=sendonly: we send, the phone need not)
-        or resumed (a=sendrecv) the call (RFC 3264 8.4), in the leg's codec and session with
-        a grown o= version. One re-INVITE at a time (RFC 3261 14.1): a second hold or resume
-        while one is pending is not signalled (the media follow the engine regardless)."""
+    def _tell_phone(self, call: SipCall, leg: AgentLeg) -> bool:
+        """Bring the bridged phone to the engine's hold state (a=sendonly: we send, the
+        phone need not; a=sendrecv: resumed; RFC 3264 8.4) when it knows another. One
+        re-INVITE at a time (RFC 3261 14.1): a change while one is pending or waits for its
+        retry is told when that one is over. What the phone asked for itself needs none."""
+        if leg.reinviting or leg.retry is not None:
+            return False
+        if leg.ended or not leg.answered or call.ended or call.bridged != leg.agent_id:
+            return False
+        if call.held == leg.on_hold:
+            return False
+        return self._reinvite_agent(call, leg, hold=call.held)
+
+    def _reinvite_agent(self, call: SipCall, leg: AgentLeg, *, hold: bool) -> bool:
+        """A re-INVITE in the leg's codec and session with a grown o= version."""
         session = leg.session
-        if leg.dialog is None or leg.ended or leg.reinviting or session is None or not call.media:
+        if leg.dialog is None or session is None or not call.media:
             return False
         leg.sdp_version += 1
+        direction: Direction = "sendonly" if hold else "sendrecv"
         offer = make_offer(
             self.host,
             call.media.agent_port,
@@ -202,24 +225,63 @@ class AgentSide:
             body=offer.serialize().encode(),
             content_type="application/sdp",
         )
-        leg.reinviting = True
+        leg.reinviting, leg.asking_hold = True, hold
         transaction = self.stack.send_request(invite, leg.destination)
         self._legs[id(transaction)] = (call, leg)
         return True
 
-    def _reinvite_answered(self, leg: AgentLeg, response: Response) -> None:
+    def _reinvite_answered(self, call: SipCall, leg: AgentLeg, response: Response) -> None:
         """Our re-INVITE's response: a 2xx (each retransmission too) gets its ACK with the
-        re-INVITE's CSeq (13.2.2.4); a failure leaves the session as it was (RFC 3264 8)."""
-        if response.status < 200 or response.cseq.method != "INVITE":
+        re-INVITE's CSeq (13.2.2.4) and the phone is held or resumed as asked; a 491 (the
+        phone's re-INVITE crossed ours) is tried again after a while (14.1); a 481 or 408
+        ends the dialog and the call (12.2.1.2); any other failure leaves the session as it
+        was (RFC 3264 8)."""
+        status = response.status
+        if status < 200:
             return
-        leg.reinviting = False
-        if response.status < 300 and leg.dialog is not None:
+        if status < 300 and leg.dialog is not None:
             ack = leg.dialog.create_ack(
                 response.cseq.number,
                 via=self._via(leg.destination.transport),
                 branch=new_branch(),
             )
             self.stack.send_stateless(ack, leg.destination)
+        current = leg.dialog is not None and response.cseq.number == leg.dialog.local_seq
+        if not leg.reinviting or not current:
+            return  # a retransmitted 2xx, or a late answer to an earlier one
+        leg.reinviting = False
+        if status < 300:
+            leg.on_hold = leg.asking_hold
+            self._tell_phone(call, leg)  # the engine may have changed its mind meanwhile
+        elif status == 491 and not leg.ended:
+            # We sent the INVITE that made the dialog: its Call-ID is ours (2.1-4 s).
+            delay = retry_delay(owner=True, rng=self.rng)
+            leg.retry = asyncio.get_running_loop().call_later(delay, self._retry, call, leg)
+        elif status in (408, 481):
+            self._dialog_lost(call, leg, bye=status == 408)
+        else:
+            refused = "call %s: agent %s refused our re-INVITE: %d"
+            log.info(refused, call.call_id, leg.agent_id, status)
+
+    def _dialog_lost(self, call: SipCall, leg: AgentLeg, *, bye: bool) -> None:
+        """RFC 3261 12.2.1.2: a 481 or a 408 (or no answer) to our re-INVITE ends the dialog:
+        the phone has lost the call (481: no BYE, it knows no dialog) or cannot be reached,
+        so the agent's side of the call is gone and the call ends."""
+        if leg.ended:
+            return
+        log.info("call %s: agent %s's phone lost the dialog", call.call_id, leg.agent_id)
+        if bye:
+            self._end_agent_leg(leg)
+        else:
+            leg.ended = True
+        gone = ev.CallHungUp(call_id=call.call_id, party=ev.Party.SYSTEM, reason="agent_lost")
+        self.post(call.tenant_id, gone)
+
+    def _retry(self, call: SipCall, leg: AgentLeg) -> None:
+        """Our 491'd re-INVITE again, unless the hold it asked for is no longer wanted (the
+        engine changed its mind, or the phone's own re-INVITE brought the same state)."""
+        leg.retry = None
+        self._tell_phone(call, leg)
 
     def on_failure(self, transaction: object) -> None:
         found = self._legs.get(id(transaction))
@@ -227,7 +289,9 @@ class AgentSide:
             return
         call, leg = found
         if leg.answered:
-            leg.reinviting = False  # our re-INVITE went unanswered: the call goes on
+            leg.reinviting = False
+            self._dialog_lost(call, leg, bye=True)  # our re-INVITE timed out (as a 408)
+            return
         if not leg.ended and not leg.answered and not leg.cancel_wanted:
             leg.ended = True
             self.post(

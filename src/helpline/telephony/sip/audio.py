@@ -35,7 +35,6 @@ from helpline.core import commands as cmd
 from helpline.core import events as ev
 from helpline.media.g711 import Pcm
 from helpline.media.tones import resample
-from helpline.sip.sdp import Direction
 from helpline.telephony.sip.legs import AgentLeg, SipCall
 from helpline.telephony.sip.voicemail import SipVoicemail, beep_after
 from helpline.telephony.webrtc.audio import RATE as LIBRARY_RATE
@@ -80,8 +79,8 @@ class CallerAudio:
     def _end_agent_leg(self, leg: AgentLeg) -> None:
         raise NotImplementedError  # AgentSide's
 
-    def _reinvite_agent(self, call: SipCall, leg: AgentLeg, direction: Direction) -> bool:
-        raise NotImplementedError  # AgentSide's
+    def _tell_phone(self, call: SipCall, leg: AgentLeg) -> bool:
+        raise NotImplementedError  # AgentSide's: a re-INVITE when the phone's hold differs
 
     async def _samples_of(
         self, tenant_id: str, text: str | None, audio: str | None, language: str | None
@@ -227,10 +226,8 @@ class CallerAudio:
         leg = call.agents.get(call.bridged or "")
         # The engine's hold or resume (API, softphone), not the phone's own: the phone is
         # told (RFC 3264 8.4); what the phone asked for needs no re-INVITE back.
-        direction: Direction = "sendonly" if on else "sendrecv"
-        told = leg is not None and leg.answered and leg.on_hold != on
-        if told and leg is not None and self._reinvite_agent(call, leg, direction):
-            leg.on_hold = on
+        if leg is not None:
+            self._tell_phone(call, leg)
         call.audio_serial += 1
         if on:
             self._caller_alone(call)

@@ -3,8 +3,9 @@
 Leg A: an INVITE from a trunk to a hotline number is a `CallArrived`; it gets 100 Trying
 (its transaction's own), 180 Ringing at once, and 200 OK with our SDP answer when the
 engine first gives it something to hear (a prompt, the queue, an agent: issue 7 point 3).
-We retransmit that 2xx over UDP until the ACK (RFC 3261 13.3.1.4). A BYE, or a CANCEL before
-the answer (487 to the INVITE, 9.2), is a `CallHungUp` from the customer.
+We retransmit that 2xx over UDP until the ACK (RFC 3261 13.3.1.4), as our 2xx to a re-INVITE
+in either leg (`acks`, `reinvites.AwaitedAcks`). A BYE, or a CANCEL before the answer (487
+to the INVITE, 9.2), is a `CallHungUp` from the customer.
 
 Legs B (`agent_legs.AgentSide`): `OfferCall` rings an agent's registered SIP phone.
 `Hangup` ends every leg. The media (`media.CallMedia`, driven by `audio.CallerAudio`): the
@@ -20,12 +21,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import secrets
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 
 from helpline.core import commands as cmd
 from helpline.core import events as ev
+from helpline.sip import ids
 from helpline.sip.dialog import Dialog
 from helpline.sip.message import Request, Response, make_response
 from helpline.sip.registrar import Registrar
@@ -44,6 +45,7 @@ from helpline.telephony.sip.audio import CallerAudio, Recordings
 from helpline.telephony.sip.in_dialog import InDialogRequests
 from helpline.telephony.sip.legs import AgentLeg, CallerLeg, SipCall, new_tag
 from helpline.telephony.sip.media import CallMedia
+from helpline.telephony.sip.reinvites import AwaitedAcks
 from helpline.telephony.sip.stack import SipStack
 from helpline.telephony.sip.transport import Source
 from helpline.telephony.webrtc.prompts import PromptLibrary
@@ -90,6 +92,7 @@ class B2BUA(AgentSide, CallerAudio, InDialogRequests):
         self._by_invite: dict[int, SipCall] = {}  # leg A's INVITE transaction
         self._legs: dict[int, tuple[SipCall, AgentLeg]] = {}  # leg B's INVITE transactions
         self._tasks: set[asyncio.Task[None]] = set()
+        self.acks = AwaitedAcks(stack, stack.layer.timers)  # our 2xx answers to re-INVITEs
         self._forgetting: set[asyncio.TimerHandle] = set()
         self.completed = 0
 
@@ -101,7 +104,7 @@ class B2BUA(AgentSide, CallerAudio, InDialogRequests):
         if transaction.state.value != "proceeding" or id(transaction) in self._by_invite:
             return
         caller = CallerLeg(transaction, invite, source, new_tag())
-        call = SipCall(tenant_id, "sip-" + secrets.token_hex(10), caller)
+        call = SipCall(tenant_id, "sip-" + ids.token_hex(10), caller)
         try:
             caller.offer = parse_sdp(invite.body) if invite.body else None
         except SdpError as error:
@@ -159,7 +162,7 @@ class B2BUA(AgentSide, CallerAudio, InDialogRequests):
             call.answer_wanted = True
             return
         port = call.media.caller_port
-        session_id = secrets.randbelow(2**31)
+        session_id = ids.random_below_2_31()
         try:
             if caller.offer is not None:
                 sdp, call.session = make_answer(
@@ -202,9 +205,13 @@ class B2BUA(AgentSide, CallerAudio, InDialogRequests):
         caller.retransmit = asyncio.get_running_loop().call_later(interval, again)
 
     def on_ack(self, ack: Request) -> None:
+        if self.acks.ack(ack):  # for our 2xx to a re-INVITE, in either leg
+            return
         call = self._by_sip_call_id.get(ack.call_id)
         if call is None or ack.call_id != call.caller.invite.call_id:
             return
+        if ack.cseq.number != call.caller.invite.cseq.number:
+            return  # a late ACK for a re-INVITE's 2xx we gave up on or stopped resending
         caller = call.caller
         if caller.acked:
             return
@@ -235,6 +242,7 @@ class B2BUA(AgentSide, CallerAudio, InDialogRequests):
             self.stack.respond(transaction, make_response(bye, 481, to_tag=new_tag()))
             return
         self.stack.respond(transaction, make_response(bye, 200))
+        self.acks.drop(bye.call_id)
         if bye.call_id == call.caller.invite.call_id:
             call.caller.ended = True
             if call.caller.retransmit is not None:
@@ -331,9 +339,13 @@ class B2BUA(AgentSide, CallerAudio, InDialogRequests):
         self.calls.pop((call.tenant_id, call.call_id), None)
         self._by_sip_call_id.pop(call.caller.invite.call_id, None)
         self._by_invite.pop(id(call.caller.transaction), None)
+        self.acks.drop(call.caller.invite.call_id)
         for leg in call.agents.values():
             self._by_sip_call_id.pop(leg.invite.call_id, None)
             self._legs.pop(id(leg.transaction), None)
+            self.acks.drop(leg.invite.call_id)
+            if leg.retry is not None:
+                leg.retry.cancel()
         if call.caller.retransmit is not None:
             call.caller.retransmit.cancel()
         self._close_media(call)
@@ -384,3 +396,4 @@ class B2BUA(AgentSide, CallerAudio, InDialogRequests):
         for handle in self._forgetting:
             handle.cancel()
         self._forgetting.clear()
+        self.acks.close()

@@ -12,12 +12,18 @@
 - INFO carries keys (application/dtmf-relay, application/dtmf): what trunks and phones
   without RFC 4733 send. Another INFO body: 415 (RFC 6086 4.2.2).
 
+Glare (RFC 3261 14.2, `reinvites.crossing`): a re-INVITE from the phone while our INVITE
+or re-INVITE to it awaits its answer gets 491; one from the caller before we answered its
+INVITE, 500 with Retry-After. Our 2xx to a re-INVITE is resent until its ACK, and with no
+ACK in 64*T1 the call ends as a failed leg ("no_ack", 13.3.1.4; `reinvites.AwaitedAcks`).
+
 A request of no dialog of ours: 481 (12.2.2).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 
 from helpline.core import events as ev
@@ -25,6 +31,7 @@ from helpline.sip.message import Request, Response, make_response
 from helpline.sip.sdp import SdpError, is_hold, make_answer, parse_sdp
 from helpline.sip.server_transaction import ServerTransaction
 from helpline.telephony.sip.legs import AgentLeg, SipCall, info_digits, new_tag
+from helpline.telephony.sip.reinvites import AwaitedAcks, crossing
 from helpline.telephony.sip.stack import SipStack
 
 log = logging.getLogger("helpline.sip")
@@ -39,34 +46,79 @@ class InDialogRequests:
     stack: SipStack
     host: str
     post: Post
+    rng: random.Random
+    acks: AwaitedAcks
     _by_sip_call_id: dict[str, SipCall]
 
     def _contact(self, transport: str) -> str:
         raise NotImplementedError  # AgentSide's
 
+    def _end_agent_leg(self, leg: AgentLeg) -> None:
+        raise NotImplementedError  # AgentSide's
+
+    def _bye_caller(self, call: SipCall) -> None:
+        raise NotImplementedError  # the B2BUA's
+
+    def _hung_up(self, call: SipCall, party: ev.Party, reason: str) -> None:
+        raise NotImplementedError  # the B2BUA's
+
     def on_reinvite(self, transaction: ServerTransaction, invite: Request) -> None:
+        self.acks.arrived(invite)
         call = self._by_sip_call_id.get(invite.call_id)
         if call is not None and invite.call_id != call.caller.invite.call_id:
             leg = next(
                 (leg for leg in call.agents.values() if leg.invite.call_id == invite.call_id),
                 None,
             )
-            if leg is not None and leg.answered and not leg.ended and not call.ended:
-                self._agent_reinvite(transaction, invite, call, leg)
+            if leg is not None and not leg.ended and not call.ended:
+                # our INVITE to the phone, or our re-INVITE in it, still awaits its answer
+                pending = leg.reinviting or not leg.answered
+                refused = crossing(invite, ours_pending=pending, theirs_pending=False, rng=self.rng)
+                if refused is not None:
+                    self.stack.respond(transaction, refused)
+                else:
+                    self._agent_reinvite(transaction, invite, call, leg)
                 return
         caller = call.caller if call is not None else None
-        if caller is None or invite.call_id != caller.invite.call_id or caller.ok is None:
+        if (
+            call is None
+            or caller is None
+            or invite.call_id != caller.invite.call_id
+            or invite.to.tag != caller.tag
+            or caller.ended
+        ):
             self.stack.respond(transaction, make_response(invite, 481))
             return
-        self._respond_sdp(transaction, invite, caller.source.transport, caller.ok.body)
+        if caller.ok is None:  # the caller's INVITE is not answered yet (its early dialog)
+            refused = crossing(invite, ours_pending=False, theirs_pending=True, rng=self.rng)
+            assert refused is not None
+            self.stack.respond(transaction, refused)
+            return
+
+        def no_ack() -> None:
+            if not caller.ended:
+                self._bye_caller(call)
+            self._hung_up(call, ev.Party.SYSTEM, "no_ack")
+
+        self._respond_sdp(transaction, invite, caller.source.transport, caller.ok.body, no_ack)
 
     def _respond_sdp(
-        self, transaction: ServerTransaction, invite: Request, transport: str, sdp: bytes
+        self,
+        transaction: ServerTransaction,
+        invite: Request,
+        transport: str,
+        sdp: bytes,
+        on_no_ack: Callable[[], None],
     ) -> None:
+        """Our 2xx with `sdp`, resent until its ACK (13.3.1.4; `reinvites.AwaitedAcks`)."""
         ok = make_response(invite, 200)
         ok.headers.add("Contact", self._contact(transport))
         ok.headers.add("Content-Type", "application/sdp")
-        self.stack.respond(transaction, Response(200, "OK", ok.headers, sdp))
+        response = Response(200, "OK", ok.headers, sdp)
+        source = self.stack.source_of(transaction)
+        self.stack.respond(transaction, response)
+        reliable = source.reliable if source is not None else transport != "UDP"
+        self.acks.answered(transaction, response, reliable=reliable, on_no_ack=on_no_ack)
 
     def _agent_reinvite(
         self, transaction: ServerTransaction, invite: Request, call: SipCall, leg: AgentLeg
@@ -103,8 +155,13 @@ class InDialogRequests:
             leg.session = agreed
             if moved and call.bridged == leg.agent_id and call.media.mode == "relay":
                 call.media.relay.relatch("b", (agreed.remote_address, agreed.remote_port))
+
+        def no_ack() -> None:
+            self._end_agent_leg(leg)  # its BYE
+            self._hung_up(call, ev.Party.SYSTEM, "no_ack")
+
         self._respond_sdp(
-            transaction, invite, leg.destination.transport, answer.serialize().encode()
+            transaction, invite, leg.destination.transport, answer.serialize().encode(), no_ack
         )
         if call.bridged != leg.agent_id or held == leg.on_hold:
             return

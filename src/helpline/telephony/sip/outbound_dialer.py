@@ -14,6 +14,9 @@ A leg is one INVITE dialog we start. `Dialer.dial` sends it; responses come back
   or a transport failure: failed (`STATUS_OUTCOMES` is the table).
 - After the answer a BYE from the far end is `ended`; `hang_up` ends a leg in any state
   (CANCEL before the answer, BYE after it; a 2xx that races the CANCEL gets ACK then BYE).
+- The far end's re-INVITE is answered with our session (`_reinvite`); before our INVITE
+  was answered it gets 491 (glare, RFC 3261 14.2). Our 2xx to it is resent until its ACK
+  (13.3.1.4, `reinvites.AwaitedAcks`); with none in 64*T1 the leg gets our BYE and `ended`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import secrets
 
 from helpline.sip.auth import DigestParseError, answer_challenge
@@ -45,6 +49,7 @@ from helpline.telephony.sip.outbound import (
     build_invite,
     outcome_of,
 )
+from helpline.telephony.sip.reinvites import AwaitedAcks, crossing
 from helpline.telephony.sip.stack import SipStack
 from helpline.telephony.sip.transport import Source, transport_param
 
@@ -60,6 +65,8 @@ class Dialer:
         self.host = host
         self._by_transaction: dict[int, OutboundLeg] = {}
         self._by_call_id: dict[str, OutboundLeg] = {}
+        self.acks = AwaitedAcks(stack, stack.layer.timers)  # our 2xx answers to re-INVITEs
+        self.rng = random.Random()
 
     def _via(self, transport: str) -> str:
         return f"SIP/2.0/{transport} {self.host}:{self.stack.transports.port_for(transport)};rport"
@@ -142,6 +149,7 @@ class Dialer:
     def _bye(self, leg: OutboundLeg) -> None:
         if leg.dialog is None:
             return
+        self.acks.drop(leg.call_id)  # our 2xx to its re-INVITE: no more resending
         leg.dialog, bye = leg.dialog.create_request(
             "BYE", via=self._via(leg.target.transport), branch="z9hG4bK" + secrets.token_hex(8)
         )
@@ -271,11 +279,12 @@ class Dialer:
         if leg is None:
             return False
         if transaction is None:  # an ACK: to a re-INVITE's 2xx, ours again
-            if request.method == "ACK" and request.body:
+            if request.method == "ACK" and self.acks.ack(request) and request.body:
                 self._answer_in_ack(leg, request)
             return True
         if request.method == "BYE":
             self.stack.respond(transaction, make_response(request, 200))
+            self.acks.drop(leg.call_id)
             if leg.answered and not leg.ended:
                 leg.ended = True
                 self._report(leg, LegOutcome.ENDED)
@@ -290,6 +299,17 @@ class Dialer:
         our session as it stands, answering its offer on the same port (RFC 3264 8); with
         no offer in it, our offer again (its answer comes in the ACK, which we need not
         read: the relay latches where the packets come from)."""
+        self.acks.arrived(invite)
+        if leg.ended and leg.answered:
+            self.stack.respond(transaction, make_response(invite, 481))  # our BYE is out
+            return
+        # our INVITE still awaits its final answer (no re-INVITE of ours is ever pending)
+        refused = crossing(
+            invite, ours_pending=not leg.answered, theirs_pending=False, rng=self.rng
+        )
+        if refused is not None:
+            self.stack.respond(transaction, refused)
+            return
         port = leg.offer.media[0].port if leg.offer.media else 0
         sdp, session = leg.offer, None
         if invite.body:
@@ -307,10 +327,23 @@ class Dialer:
         ok = make_response(invite, 200)
         ok.headers.add("Contact", self.contact(leg.target.transport))
         ok.headers.add("Content-Type", "application/sdp")
-        body = sdp.serialize().encode()
-        self.stack.respond(transaction, Response(200, "OK", ok.headers, body))
+        response = Response(200, "OK", ok.headers, sdp.serialize().encode())
+        source = self.stack.source_of(transaction)
+        self.stack.respond(transaction, response)
+        reliable = source.reliable if source is not None else leg.target.reliable
+        self.acks.answered(
+            transaction, response, reliable=reliable, on_no_ack=lambda: self._no_ack(leg)
+        )
         if session is not None:
             self._new_session(leg, session)
+
+    def _no_ack(self, leg: OutboundLeg) -> None:
+        """No ACK for our 2xx to its re-INVITE in 64*T1: the session ends (13.3.1.4)."""
+        if leg.ended:
+            return
+        leg.ended = True
+        self._bye(leg)
+        self._report(leg, LegOutcome.ENDED)
 
     def _answer_in_ack(self, leg: OutboundLeg, ack: Request) -> None:
         """An offerless re-INVITE got our offer again; its answer comes in the ACK."""
@@ -340,6 +373,7 @@ class Dialer:
         """Drop the leg's routes a while after it ended (late retransmissions are answered
         until then)."""
         self._by_call_id.pop(leg.call_id, None)
+        self.acks.drop(leg.call_id)
         for transaction in leg.transactions:
             self._by_transaction.pop(id(transaction), None)
         if leg.timer is not None:
@@ -348,6 +382,7 @@ class Dialer:
     def close(self) -> None:
         for leg in list(self._by_call_id.values()):
             self.forget(leg)
+        self.acks.close()
 
 
 def _param(challenge: str, name: str) -> str | None:
