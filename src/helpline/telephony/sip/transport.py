@@ -40,6 +40,7 @@ from helpline.telephony.sip.stream_limits import (
     StreamPolicy,
     close_at,
 )
+from helpline.telephony.sip.tls_accept import TlsListener, listen_tls
 
 __all__ = ["Source", "TlsOptions", "Transports", "parse_source", "transport_param"]
 
@@ -125,7 +126,7 @@ class _Stream(asyncio.Protocol):
         self.transport = cast("asyncio.Transport", transport)
         host, port = self.transport.get_extra_info("peername")[:2]
         self.source = Source(self.name, host, port)
-        if self.inbound:
+        if self.inbound and not self.counted:  # a TLS one was counted at accept (tls_accept)
             refused = self.owner.counts.admit(host)
             if refused is not None:
                 self.owner.refusals.warning(
@@ -249,7 +250,7 @@ class Transports:
         self.overflows = RateLimitedLog(log)  # peers that read nothing
         self.udp: _Udp | None = None
         self.tcp_server: asyncio.Server | None = None
-        self.tls_server: asyncio.Server | None = None
+        self.tls_server: TlsListener | None = None
         self.tls = TlsOptions()
         self.connections: dict[ConnectionKey, _Stream] = {}
         # messages waiting for a connection being opened: sent once it is up, in order
@@ -292,14 +293,13 @@ class Transports:
     async def _listen_tls(self, host: str, port: int) -> None:
         if self.tls.server is None:
             raise ValueError("a TLS listener needs a certificate and key (TlsOptions.server)")
-        self.tls_server = await asyncio.get_running_loop().create_server(
-            lambda: _Stream(self, "TLS", inbound=True),
-            host,
-            port,
-            ssl=self.tls.server,
-            reuse_address=True,
-            ssl_handshake_timeout=self.policy.tls_handshake_s,
-        )
+        refused = "SIP: refused a TLS connection from %s: %s already"
+        self.tls_server = await listen_tls(
+            host, port, counts=self.counts, context=self.tls.server,
+            handshake_s=self.policy.tls_handshake_s,
+            stream=lambda: _Stream(self, "TLS", inbound=True),
+            refused=lambda peer, why: self.refusals.warning(self.now(), refused, peer, why),
+        )  # fmt: skip
         self.tls_port = int(self.tls_server.sockets[0].getsockname()[1])
 
     def now(self) -> float:
