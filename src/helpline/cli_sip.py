@@ -22,6 +22,7 @@ SIP_OPTIONS = {
     "sip_tls_cert": "--sip-tls-cert",
     "sip_tls_key": "--sip-tls-key",
     "sip_media_timeout_s": "--sip-media-timeout",
+    "sip_overload_lag_ms": "--sip-overload-lag",
 }
 
 
@@ -91,4 +92,13 @@ def add_sip_options(serve: argparse.ArgumentParser) -> None:
         dest="sip_media_timeout_s",
         help="end an answered SIP call after this long with no RTP from either side "
         "(default $HELPLINE_SIP_MEDIA_TIMEOUT_S or 60)",
+    )
+    serve.add_argument(
+        "--sip-overload-lag",
+        type=int,
+        metavar="MS",
+        dest="sip_overload_lag_ms",
+        help="refuse new SIP calls (503, Retry-After) while the server is this far behind, "
+        "so the calls in progress keep working; 0: never (default "
+        "$HELPLINE_SIP_OVERLOAD_LAG_MS or 200)",
     )

@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     sip_tls_key: str | None = None  # its PEM private key
     # no RTP from either side of an answered SIP call for this long ends it
     sip_media_timeout_s: float = Field(default=60.0, gt=0, le=86400)
+    # new SIP calls get 503 while the event loop is this late (telephony/sip/overload.py)
+    sip_overload_lag_ms: int = Field(default=200, ge=0, le=60_000)  # 0: never
     # browser calls (issue 6): prompt cache, uploaded audio and recordings live here
     media_dir: str = "helpline-media"
     # the public web caller (`/call`, no credentials): calls per source address per minute

@@ -43,6 +43,7 @@ from helpline.telephony.sip.browser import WebSipLegs
 from helpline.telephony.sip.calls import B2BUA, RecordingSink
 from helpline.telephony.sip.outbound import OutboundTrunk
 from helpline.telephony.sip.outbound_calls import OutboundCalls
+from helpline.telephony.sip.overload import LoadGauge, OverloadPolicy
 from helpline.telephony.sip.presence import PresenceMerger
 from helpline.telephony.sip.stack import SipStack
 from helpline.telephony.sip.transport import Source, TlsOptions
@@ -85,6 +86,8 @@ class SipConfig:
     tls: TlsOptions | None = None  # a TLS listener and how TLS peers are verified
     # Prompts, uploaded audio, recordings: the WebRTC adapter's folder when it is behind us.
     media_dir: Path | None = None
+    # New calls get 503 while the event loop is this late (overload.py); 0: never.
+    overload: OverloadPolicy = field(default_factory=OverloadPolicy)
 
     def advertised_host(self) -> str:
         if self.public_host:
@@ -131,6 +134,7 @@ class SipTelephony:
         )
         self.b2bua.voicemail = SipVoicemail(self.media_dir, web_mailbox(self._web))
         self._sweeper: asyncio.TimerHandle | None = None
+        self.load = LoadGauge(config.overload)  # new calls refused while far behind
         self.outbound = OutboundCalls(  # callouts, callbacks, routing type 2, external numbers
             self.stack, self.b2bua, self.registrar, self._emit, host=host, trunks=config.outbound
         )
@@ -212,6 +216,7 @@ class SipTelephony:
         transports = self.stack.transports
         port = await transports.start(self.config.host, self.config.port, self.config.tls)
         self._schedule_sweep()
+        self.load.start()
         log.info("SIP listening on %s:%d (UDP and TCP)", self.config.host, port)
         if transports.tls_port:
             log.info("SIP listening on %s:%d (TLS)", self.config.host, transports.tls_port)
@@ -222,6 +227,7 @@ class SipTelephony:
         return self.stack.transports.port
 
     async def stop(self) -> None:
+        self.load.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()
         self.b2bua.close()
@@ -332,6 +338,12 @@ class SipTelephony:
         if source is None or trunk is None:
             # Calls come in through trunks only (their allow-list, issue 7 point 3).
             self._reply(transaction, request, 403)
+            return
+        if self.load.shedding():  # far behind: this call would sink the ones in progress
+            self.load.refused += 1
+            busy = make_response(request, 503, to_tag=secrets.token_hex(6))
+            busy.headers.add("Retry-After", str(self.load.policy.retry_after_s))
+            self.stack.respond(transaction, busy)
             return
         self.b2bua.on_invite(trunk.tenant_id, transaction, request, source)
 

@@ -14,6 +14,7 @@ from helpline.settings import Settings, SipTrunkSettings
 from helpline.sip.auth import DigestAlgorithm
 from helpline.telephony.sip.adapter import SipConfig, Trunk
 from helpline.telephony.sip.outbound import OutboundTrunk, parse_proxy
+from helpline.telephony.sip.overload import OverloadPolicy
 from helpline.telephony.sip.transport import TlsOptions
 
 TLS_DEFAULT_PORT = 5061  # RFC 3261 26.2.1 (and 19.1.2)
@@ -32,6 +33,7 @@ def sip_config(settings: Settings) -> SipConfig:
         outbound=tuple(outbound_trunk(t) for t in settings.sip_trunks if t.proxy),
         tls=tls_options(settings),
         media_timeout=settings.sip_media_timeout_s,
+        overload=OverloadPolicy(max_lag_s=settings.sip_overload_lag_ms / 1000),
     )
 
 
