@@ -7,7 +7,8 @@ for `Bus`. The runtime depends only on these Protocols.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from helpline.core import commands as cmd
@@ -59,18 +60,27 @@ class Telephony(Protocol):
     async def execute(self, tenant_id: str, command: TelephonyCommand) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class LiveCallRow:
+    """What a restart needs of a call still in progress (`store_calls`): when it started and
+    the latest snapshot of it (`runtime.dispatch.live_data`)."""
+
+    call_id: str
+    started_at: float
+    data: Mapping[str, Any]
+
+
 class RecordSink(Protocol):
     """Durable call state: live calls (for restart safety) and the one record per call."""
 
-    async def call_started(
-        self, tenant_id: str, call_id: str, at: float, data: Mapping[str, Any] | None = None
-    ) -> None: ...
-
-    async def update_live_call(
-        self, tenant_id: str, call_id: str, data: Mapping[str, Any]
-    ) -> bool: ...
-
-    async def write_record(self, tenant_id: str, record: CallRecord) -> None: ...
+    async def store_calls(
+        self, tenant_id: str, live: Sequence[LiveCallRow], records: Sequence[CallRecord]
+    ) -> None:
+        """In one transaction: each live row inserted or replaced, unless its call is among
+        `records`; each record inserted unless there (idempotent on the call id); the live
+        rows of the recorded calls deleted. The runtime's group commit (under load, one
+        transaction for many calls: `runtime/call_writes.py`)."""
+        ...
 
     async def amend_record(
         self,
@@ -89,6 +99,11 @@ class Outbox(Protocol):
     is there already is not queued again (the write is retried because its first try failed,
     yet that try's commit may have gone through with its acknowledgement lost).
     """
+
+    def may_publish(self, tenant_id: str, event_type: str) -> bool:
+        """False only when it is known, without waiting, that `publish_event` would queue
+        nothing (no subscription takes the event): the runtime then skips its write."""
+        ...
 
     async def publish_event(
         self,

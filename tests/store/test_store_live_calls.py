@@ -7,7 +7,9 @@ from collections.abc import Callable
 import pytest
 
 from helpline.core.records import CallRecord, Direction, Result
+from helpline.ports import LiveCallRow
 from helpline.store import Store, row_to_call_record
+from helpline.store.base import InvalidText
 
 Make = Callable[..., CallRecord]
 
@@ -92,3 +94,45 @@ async def test_a_unit_of_work_commits_or_rolls_back_as_one(
     assert await store.records.get_record("t1", "c1") is not None
     assert await store.records.get_live_call("t1", "c1") is None
     assert [m.id for m in await store.outbox.claim_due(1e12)] == [message.id]
+
+
+async def test_store_calls_upserts_live_rows_and_writes_records_at_once(
+    store: Store, tenants: tuple[str, str], record: Make
+) -> None:
+    """The runtime's group commit: one transaction for many calls' live rows and records."""
+    await store.records.store_calls(
+        "t1",
+        [LiveCallRow("a", 1.0, {"queue_id": "q"}), LiveCallRow("b", 2.0, {})],
+        [],
+    )
+    await store.records.store_calls(
+        "t1",
+        # a's snapshot replaced (its start kept), c new, d recorded in the same batch
+        [LiveCallRow("a", 9.0, {"agent_id": "x"}), LiveCallRow("c", 3.0, {}),
+         LiveCallRow("d", 4.0, {"queue_id": "never stored"})],
+        [record("b", 20.0), record("d", 21.0)],
+    )  # fmt: skip
+    live = {row.call_id: row for row in await store.records.list_live_calls("t1")}
+    assert sorted(live) == ["a", "c"]  # b's live row went with its record; d never had one
+    assert (live["a"].started_at, live["a"].data) == (1.0, {"agent_id": "x"})
+    for call_id in ("b", "d"):
+        row = await store.records.get_record("t1", call_id)
+        assert row is not None and row_to_call_record(row) == record(
+            call_id, 20.0 + (call_id == "d")
+        )
+    # a retry after a commit that was not seen: nothing fails, nothing is duplicated
+    await store.records.store_calls("t1", [], [record("b", 99.0)])
+    again = await store.records.get_record("t1", "b")
+    assert again is not None and again.ended_at == 20.0
+    assert await store.records.list_live_calls("t2") == []  # the other tenant untouched
+
+
+async def test_store_calls_is_one_transaction(
+    store: Store, tenants: tuple[str, str], record: Make
+) -> None:
+    """A bad record (text no backend can store) fails the whole batch: nothing of it lands."""
+    bad = record("bad", 5.0, from_number="a\x00b")
+    with pytest.raises(InvalidText):
+        await store.records.store_calls("t1", [LiveCallRow("x", 1.0, {})], [record("ok", 4.0), bad])
+    assert await store.records.list_live_calls("t1") == []
+    assert await store.records.get_record("t1", "ok") is None

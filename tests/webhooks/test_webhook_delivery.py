@@ -131,6 +131,23 @@ async def test_no_subscriptions_costs_no_database_work(
     assert [m.subscription_id for m in await messages(store)] == [sub.id]
 
 
+async def test_may_publish_says_no_only_when_the_cache_knows_nobody_listens(
+    store: Store, outbox: WebhookOutbox
+) -> None:
+    """The runtime skips the write of an event `may_publish` refuses; it refuses only on a
+    fresh cache entry with no subscription taking the type, never on a guess."""
+    assert outbox.may_publish("t1", "call.state_changed")  # not loaded: unknown, queue it
+    await outbox.publish_event("t1", "call.state_changed", {})  # loads: no subscription
+    assert not outbox.may_publish("t1", "call.state_changed")
+    await store.webhooks.create_subscription("t1", "http://127.0.0.1:9/h", event_types=["call.*"])
+    subscription_cache(store).invalidate("t1")  # as the API does after a change
+    assert outbox.may_publish("t1", "call.state_changed")  # unknown again
+    await outbox.publish_event("t1", "call.ended", {})  # reloads
+    assert outbox.may_publish("t1", "call.state_changed")
+    assert not outbox.may_publish("t1", "agent.state_changed")  # the filter does not take it
+    assert outbox.may_publish("t2", "agent.state_changed")  # another tenant: not loaded
+
+
 async def test_failure_then_success_follows_the_schedule(
     store: Store, outbox: WebhookOutbox, deliverer: Deliverer, receiver: Receiver
 ) -> None:

@@ -25,7 +25,8 @@ from helpline.core.calls import Call
 from helpline.core.engine import Engine
 from helpline.core.records import CallRecord
 from helpline.core.timers import Timer
-from helpline.ports import TELEPHONY_COMMANDS, Bus, Outbox, RecordSink, Telephony
+from helpline.ports import TELEPHONY_COMMANDS, Bus, LiveCallRow, Outbox, RecordSink, Telephony
+from helpline.runtime.call_writes import CallWrites
 from helpline.runtime.hangup import send_hangup_url
 from helpline.runtime.wire import (
     offer_end_reason,
@@ -65,7 +66,8 @@ class CommandDispatch:
     writer: Writer
     _timers: dict[Timer, asyncio.TimerHandle]
     _background: set[asyncio.Task[None]]
-    _live: set[str]
+    _live: dict[str, float]  # call id -> when it started, for calls with a live row
+    call_writes: CallWrites
 
     @abstractmethod
     def post(self, event: ev.Event) -> None:
@@ -108,23 +110,19 @@ class CommandDispatch:
                     if isinstance(command, cmd.CallStateChanged)
                     else f"agent {command.agent_id}"
                 )
-                self.writer.put(
-                    outbox_write(
-                        f"webhook {message['type']} of {subject}",
-                        self.outbox.publish_event,
-                        self.tenant_id,
-                        message["type"],
-                        message["data"],
+                if self.outbox.may_publish(self.tenant_id, message["type"]):
+                    self.writer.put(
+                        outbox_write(
+                            f"webhook {message['type']} of {subject}",
+                            self.outbox.publish_event,
+                            self.tenant_id,
+                            message["type"],
+                            message["data"],
+                        )
                     )
-                )
             elif isinstance(command, cmd.WriteCallRecord):
-                record = command.record
-                self._live.discard(record.call_id)
-                self._later(
-                    partial(self._write_record, command),
-                    f"record of call {record.call_id}",
-                    partial(_log_lost_record, self.tenant_id, record),
-                )
+                self._live.pop(command.record.call_id, None)
+                self.call_writes.ended(command.record)
             elif isinstance(command, cmd.AmendCallRecord):
                 self._later(
                     partial(
@@ -163,22 +161,15 @@ class CommandDispatch:
         call_id = change.call_id
         if change.state == "ended":
             return  # the record's write removes the live row in the same transaction
+        started_at = self._live.get(call_id)
+        if started_at is not None and change.state not in _SNAPSHOT_STATES:
+            return  # stored already: only queueing and connecting are worth a new snapshot
         call = self.engine.calls.get(call_id)
         if call is None:
             return
-        if call_id not in self._live:
-            self._live.add(call_id)
-            self._later(
-                partial(
-                    self.records.call_started, self.tenant_id, call_id, change.at, live_data(call)
-                ),
-                f"live row of call {call_id}",
-            )
-        elif change.state in _SNAPSHOT_STATES:
-            self._later(
-                partial(self.records.update_live_call, self.tenant_id, call_id, live_data(call)),
-                f"live row of call {call_id} ({change.state})",
-            )
+        if started_at is None:
+            self._live[call_id] = started_at = change.at
+        self.call_writes.live(LiveCallRow(call_id, started_at, live_data(call)))
 
     def _start_timer(self, timer: Timer, at: float) -> None:
         delay = max(0.0, at - self.clock())
@@ -189,15 +180,10 @@ class CommandDispatch:
         if self._timers.pop(timer, None) is not None:
             self.post(ev.TimerFired(timer=timer))
 
-    async def _write_record(self, command: cmd.WriteCallRecord) -> list[StoreWrite]:
-        """The record, then its `call.ended` (so a client that sees it can read the record).
-
-        What follows the record (its webhook, the hooks' writes, its `hangup_url`) comes back
-        as writes of their own, which the writer does next, each retried alone: a retry of one
-        never repeats the record or the live event.
-        """
-        record = command.record
-        await self.records.write_record(self.tenant_id, record)  # idempotent on the call id
+    def _after_record(self, record: CallRecord) -> list[StoreWrite]:
+        """Once a record is stored: its `call.ended` live (so a client that sees it can read
+        the record), then, as writes of their own, its webhook, the hooks' writes and its
+        `hangup_url`, each retried alone (a retry of one never repeats the record)."""
         data = record_dict(record)
         self.bus.publish(
             self.tenant_id,
@@ -209,25 +195,34 @@ class CommandDispatch:
             },
         )
         call = f"call {record.call_id}"
+        writes: list[StoreWrite] = []
+        if self.outbox.may_publish(self.tenant_id, "call.ended"):
+            writes.append(
+                outbox_write(
+                    f"webhook call.ended of {call}",
+                    self.outbox.publish_event,
+                    self.tenant_id,
+                    "call.ended",
+                    data,
+                )
+            )
+        if self.event_hooks:
+            writes.append(
+                StoreWrite(partial(self._tell_hooks_ended, data), f"call.ended hooks of {call}")
+            )
         hangup_url = self.hangup_urls.pop(record.call_id, None)
-        return [
-            outbox_write(
-                f"webhook call.ended of {call}",
-                self.outbox.publish_event,
-                self.tenant_id,
-                "call.ended",
-                data,
-            ),
-            StoreWrite(partial(self._tell_hooks_ended, data), f"call.ended hooks of {call}"),
-            outbox_write(
-                f"hangup_url of {call}",
-                send_hangup_url,
-                self.outbox,
-                self.tenant_id,
-                record,
-                hangup_url,
-            ),
-        ]
+        if hangup_url or record.data.get("hangup_url"):
+            writes.append(
+                outbox_write(
+                    f"hangup_url of {call}",
+                    send_hangup_url,
+                    self.outbox,
+                    self.tenant_id,
+                    record,
+                    hangup_url,
+                )
+            )
+        return writes
 
     async def _tell_hooks_ended(self, data: Mapping[str, Any]) -> list[StoreWrite]:
         """The hooks hear of the record once it is stored; their writes come next, in order."""
@@ -279,7 +274,7 @@ def live_data(call: Call) -> dict[str, Any]:
     }
 
 
-def _log_lost_record(tenant_id: str, record: CallRecord) -> None:
+def log_lost_record(tenant_id: str, record: CallRecord) -> None:
     """A record the store did not take (the runtime stopped first, or it failed for good):
     the log keeps it whole (its live row, if stored, also makes the next start write a
     `system_restart` record for the call)."""

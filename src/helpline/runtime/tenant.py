@@ -34,7 +34,8 @@ from helpline.core.errors import HelplineError, InternalError, NotFound
 from helpline.core.model import Center
 from helpline.core.timers import Timer
 from helpline.ports import Bus, Outbox, RecordSink, Telephony
-from helpline.runtime.dispatch import CommandDispatch, EventHook, Write, live_data
+from helpline.runtime.call_writes import CallWrites
+from helpline.runtime.dispatch import CommandDispatch, EventHook, Write, live_data, log_lost_record
 from helpline.runtime.wire import released_by_event, ringing_before
 from helpline.runtime.writer import STOP_DRAIN_S, Writer
 
@@ -83,8 +84,15 @@ class TenantRuntime(CommandDispatch):
         self.hangup_urls: dict[str, str] = {}  # call id -> seed 002 hangup_url (click2call)
         self.event_hooks: list[EventHook] = []  # see `EventHook`
         self.processed = 0
-        self._live: set[str] = set()  # calls stored as live (closed on restart if unfinished)
+        self._live: dict[str, float] = {}  # calls stored as live (closed on restart if unfinished)
         self.writer = Writer(f"tenant {tenant_id}")  # store and outbox writes, in order
+        self.call_writes = CallWrites(  # live rows and records, a batch per transaction
+            tenant_id,
+            records,
+            self.writer,
+            after_record=self._after_record,
+            on_lost=partial(log_lost_record, tenant_id),
+        )
         self.stop_drain_s = STOP_DRAIN_S  # how long `stop` waits for writes to get stored
 
     @property

@@ -9,8 +9,8 @@ write that fails for a reason that another try cannot cure (a constraint, a bug)
 with what it was and skipped: retrying it would block the tenant's writes forever.
 
 Retried writes must be idempotent: the commit of a try may have happened although its
-acknowledgement was lost (`RecordSink.write_record` and `call_started` insert with ON
-CONFLICT DO NOTHING; `update_live_call` and `amend_record` are plain UPDATEs).
+acknowledgement was lost (`RecordSink.store_calls` upserts live rows and inserts records with
+ON CONFLICT DO NOTHING; `amend_record` is a plain UPDATE).
 
 A write may return more writes (`Write` instances in a list): they run next, before the rest
 of the queue. A record's follow-ups (its webhook, the compatibility hooks, its `hangup_url`)
@@ -22,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
+import secrets
 import sqlite3
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -68,12 +69,24 @@ class Write:
     retry_action: Action | None = None
 
 
+# A message id is unique without a system call per message (uuid4 reads the kernel's random
+# source each time, a few per call): 64 random bits per process, then a counter.
+_MESSAGE_PREFIX = secrets.token_hex(8)
+_message_serial = itertools.count()
+
+
+def new_message_id() -> str:
+    """A webhook-id (Standard Webhooks), `msg_` and 32 hex digits, unique across processes
+    and restarts (the random prefix) and within one (the counter)."""
+    return f"msg_{_MESSAGE_PREFIX}{next(_message_serial):016x}"
+
+
 def outbox_write(
     what: str, queue: Callable[..., Awaitable[object]], *args: Any, **kw: Any
 ) -> Write:
     """A write through the `Outbox` port (`queue(*args, **kw)`) under a message id of its own;
     its retries pass `retry=True`, so a first try that committed unseen is not queued twice."""
-    message_id = f"msg_{uuid.uuid4().hex}"
+    message_id = new_message_id()
     return Write(
         partial(queue, *args, message_id=message_id, **kw),
         what,

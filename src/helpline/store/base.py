@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import CursorResult, Result, Select
+from sqlalchemy import CursorResult, Result, Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -81,8 +81,9 @@ class SessionScope:
                 raise exc.orig from None
             raise
 
-    def insert(self, entity: type[Any]) -> postgresql.Insert | sqlite.Insert:
-        """A dialect INSERT that can take `on_conflict_do_nothing` (idempotent writes)."""
+    def insert(self, entity: type[Any] | Table) -> postgresql.Insert | sqlite.Insert:
+        """A dialect INSERT that can take `on_conflict_do_nothing` (idempotent writes), of a
+        mapped class or (for executemany without the ORM's per-row work) of its table."""
         if self.dialect == "postgresql":
             return postgresql.insert(entity)
         return sqlite.insert(entity)

@@ -8,14 +8,15 @@ after a restart neither fails nor duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline.core.records import CallRecord, Result
+from helpline.ports import LiveCallRow
 from helpline.store.base import (
     Clock,
     Page,
@@ -30,6 +31,8 @@ from helpline.store.models import CallRecordRow, LiveCall
 from helpline.store.serialize import live_call_record, record_values
 
 _CURSOR = "rec"
+_LIVE_TABLE = cast(Table, LiveCall.__table__)
+_RECORDS_TABLE = cast(Table, CallRecordRow.__table__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,7 +63,8 @@ def record_cursor(row: CallRecordRow) -> str:
 class RecordsRepository:
     """Call records and live calls of every tenant; each method takes the tenant it reads.
 
-    It satisfies `helpline.ports.RecordSink` (`call_started`, `write_record`, `amend_record`).
+    It satisfies `helpline.ports.RecordSink` (`store_calls`, `call_started`, `write_record`,
+    `amend_record`).
     """
 
     def __init__(self, scope: SessionScope, clock: Clock) -> None:
@@ -136,6 +140,51 @@ class RecordsRepository:
                 if await self._insert_record(s, tenant_id, record):
                     written.append(record)
         return written
+
+    # -- both, in one transaction -------------------------------------------------------------
+
+    async def store_calls(
+        self, tenant_id: str, live: Sequence[LiveCallRow], records: Sequence[CallRecord]
+    ) -> None:
+        """Live rows upserted, records inserted and their live rows deleted, all at once.
+
+        Each kind goes in one statement executed with many parameter sets (the driver's
+        executemany, on the tables, not through the ORM): a group of calls costs the database
+        round trips of one. Idempotent, so the writer may retry it: a live row is replaced
+        (its `started_at` kept), a record already there is kept as it is.
+        """
+        ended = {record.call_id for record in records}
+        rows = [
+            {
+                "tenant_id": tenant_id,
+                "call_id": row.call_id,
+                "started_at": row.started_at,
+                "data": dict(row.data),
+            }
+            for row in live
+            if row.call_id not in ended
+        ]
+        async with self._scope.begin() as s:
+            if rows:
+                upsert = self._scope.insert(_LIVE_TABLE)
+                await s.execute(
+                    upsert.on_conflict_do_update(
+                        index_elements=["tenant_id", "call_id"],
+                        set_={"data": upsert.excluded.data},
+                    ),
+                    rows,
+                )
+            if records:
+                insert = self._scope.insert(_RECORDS_TABLE).on_conflict_do_nothing(
+                    index_elements=["tenant_id", "call_id"]
+                )
+                await s.execute(insert, [record_values(tenant_id, r) for r in records])
+                await s.execute(
+                    delete(_LIVE_TABLE).where(
+                        _LIVE_TABLE.c.tenant_id == tenant_id,
+                        _LIVE_TABLE.c.call_id.in_(sorted(ended)),
+                    )
+                )
 
     # -- records -----------------------------------------------------------------------------
 

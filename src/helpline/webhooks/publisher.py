@@ -77,6 +77,13 @@ class WebhookOutbox:
     def _wake_deliverers(self) -> None:
         wake_deliverers(self.store)
 
+    def may_publish(self, tenant_id: str, event_type: str) -> bool:
+        """False only when the cache knows that no subscription of the tenant takes the
+        event now: the runtime then queues no write for it (most state changes of a tenant
+        without webhooks; a write per change was a few percent of a SIP call's CPU)."""
+        targets = self.cache.fresh(tenant_id)
+        return targets is None or any(target.takes(event_type) for target in targets)
+
     async def publish_event(
         self,
         tenant_id: str,

@@ -108,6 +108,14 @@ class SubscriptionCache:
                 self._entries[tenant_id] = (loaded_at, targets)
             return targets
 
+    def fresh(self, tenant_id: str) -> tuple[Target, ...] | None:
+        """The tenant's subscriptions if loaded and within the TTL, without waiting; None
+        when they would have to be (re)loaded."""
+        entry = self._entries.get(tenant_id)
+        if entry is not None and self._monotonic() - entry[0] < self._ttl_s:
+            return entry[1]
+        return None
+
     def invalidate(self, tenant_id: str | None = None) -> None:
         """Forget a tenant's subscriptions (or every tenant's): the next event reloads them."""
         tenants = list(self._entries) if tenant_id is None else [tenant_id]
