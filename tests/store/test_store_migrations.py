@@ -122,3 +122,31 @@ async def test_the_comparison_sees_a_difference(fresh: AsyncEngine) -> None:
 
     async with fresh.connect() as conn:
         assert await conn.run_sync(diffs) == ["add_column", "add_index", "modify_type"]
+
+
+async def test_0007_keeps_the_first_of_duplicate_message_ids(tmp_path: Path) -> None:
+    """A database from before the unique index, holding one message id twice, upgrades: the
+    first message stays, the repeat goes."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await migrate(engine, "0006")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO tenants (id, name, created_at) VALUES ('t1', 'T', 0)")
+            )
+            for message_id in ("msg_a", "msg_a", "msg_b"):
+                await conn.execute(
+                    text(
+                        "INSERT INTO outbox (tenant_id, kind, url, method, headers, body,"
+                        " message_id, status, attempts, next_attempt_at, created_at)"
+                        " VALUES ('t1', 'webhook', 'http://x', 'POST', '{}', '', :m,"
+                        " 'pending', 0, 0, 0)"
+                    ),
+                    {"m": message_id},
+                )
+        await migrate(engine)
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT id, message_id FROM outbox"))).all()
+        assert [(i, m) for i, m in rows] == [(1, "msg_a"), (3, "msg_b")]
+    finally:
+        await engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from store_support import FakeClock
 
 from helpline.store import InvalidCursor, OutboxStatus, Store
@@ -171,3 +172,15 @@ async def test_enqueue_checks_kind_and_method(store: Store, tenants: tuple[str, 
         await _enqueue(store, kind="carrier-pigeon")
     with pytest.raises(ValueError):
         await _enqueue(store, method="DELETE")
+
+
+async def test_a_message_id_names_one_message_per_tenant(
+    store: Store, tenants: tuple[str, str]
+) -> None:
+    """Migration 0007: (tenant, message id) is unique; a retry asks `if_absent` and gets the
+    message there; the same id in another tenant is another message."""
+    first = await _enqueue(store, message_id="msg_once")
+    with pytest.raises(IntegrityError):
+        await _enqueue(store, message_id="msg_once")
+    assert await _enqueue(store, message_id="msg_once", if_absent=True) == first
+    assert await _enqueue(store, "t2", message_id="msg_once") != first

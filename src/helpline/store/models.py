@@ -219,7 +219,10 @@ class OutboxMessage(Base):
     """One outgoing HTTP request, delivered at least once by the outbox worker."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index(None, "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "tenant_id", "message_id", unique=True),  # a message id, one message
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = _tenant_fk(index=True)

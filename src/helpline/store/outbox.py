@@ -79,8 +79,8 @@ class OutboxRepository:
 
         `if_absent` (with a `message_id`): when the tenant has a message of that id already,
         return it and queue nothing; for the retry of a write whose first try may have
-        committed unseen (an acknowledgement lost with its connection). Only retries ask: the
-        lookup has no index of its own.
+        committed unseen (an acknowledgement lost with its connection). `(tenant_id,
+        message_id)` is unique (migration 0007): a second message of an id cannot be stored.
         """
         now = self._clock()
         row = OutboxMessage(
