@@ -5,32 +5,29 @@ first, with a stable cursor (records that end while a client pages appear on lat
 never twice) and a capped limit; `GET /v1/call-records/{id}`; the same list as CSV at
 `GET /v1/call-records.csv`, streamed page by page; `GET /v1/call-records/{id}/voicemail`, the
 caller's voicemail message (a mono WAV) of a call that went to a mailbox, once it is kept.
-When a recording or a message is kept, `call.media_ready` (`announce_media`) says so, live
-and as a webhook.
+When a recording or a message is kept, `call.media_ready` says so, live and as a webhook
+(`api/media_ready.py`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import csv
 import io
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path as FilePath
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from helpline.api.deps import Principal, app_state, app_state_of, principal
+from helpline.api.media_ready import keep_media
 from helpline.api.state import AppState
 from helpline.core.errors import NotFound
-from helpline.runtime.writer import outbox_write
 from helpline.store.serialize import record_to_dict
 from helpline.telephony.webrtc import WebRtcTelephony
 from helpline.telephony.webrtc.voicemail import voicemail_path
@@ -42,10 +39,6 @@ Anyone = Annotated[Principal, Depends(principal)]
 log = logging.getLogger("helpline.api")
 
 MAX_LIMIT = 1000
-MEDIA_READY = "call.media_ready"  # a call's recording or voicemail can be fetched
-MediaKind = Literal["recording", "voicemail"]
-_announcing: set[asyncio.Future[object]] = set()  # webhooks queued without a runtime
-SETTLE_LIMIT_S = 5.0  # how long a message waits for its call's record to be written
 
 Start = Annotated[float | None, Query(description="epoch seconds: ended at or after")]
 End = Annotated[float | None, Query(description="epoch seconds: ended before")]
@@ -275,48 +268,16 @@ async def _store_voicemail(
     app: Any, tenant_id: str, call_id: str, path: FilePath, duration: float
 ) -> None:
     state = app_state_of(app)
-    runtime = state.hub.tenants.get(tenant_id)
-    if runtime is not None:  # the hang-up was posted before: wait for the call's record
-        with contextlib.suppress(TimeoutError):  # a stopped runtime (shutdown) never settles
-            await asyncio.wait_for(runtime.settle(), SETTLE_LIMIT_S)
     url = f"{state.settings.base_url()}/v1/call-records/{call_id}/voicemail"
-    if not await state.store.records.set_voicemail_url(tenant_id, call_id, url):
-        # no record to point at (it was never written): nobody could fetch the message, so
-        # nothing is announced; the file stays on disk for an operator
-        log.warning("call %s: no call record for its voicemail message %s", call_id, path)
-        return
-    announce_media(app, tenant_id, call_id, kind="voicemail", url=url, duration=duration)
-
-
-def announce_media(
-    app: Any, tenant_id: str, call_id: str, *, kind: MediaKind, url: str, duration: float
-) -> None:
-    """`call.media_ready`, live and as a webhook, once the record points at the file.
-
-    The call's media are written after its record (so `call.ended` cannot carry their URLs);
-    this says when they can be fetched, as Twilio's RecordingStatusCallback does for its
-    recordings ("after it finishes processing a call recording", with RecordingUrl and
-    RecordingDuration). One event type for both kinds (`kind`: recording or voicemail), so a
-    `call.*` subscription takes it with no new filter to learn. The webhook goes through the
-    tenant's writer (after its record, retried like `call.ended`'s)."""
-    state = app_state_of(app)
-    data = {"call_id": call_id, "kind": kind, "url": url, "duration_s": round(duration, 2)}
-    message = {"type": MEDIA_READY, "tenant_id": tenant_id, "at": time.time(), "data": data}
-    state.bus.publish(tenant_id, message)
-    write = outbox_write(
-        f"webhook {MEDIA_READY} of call {call_id} ({kind})",
-        state.hub.outbox.publish_event,
+    await keep_media(
+        app,
         tenant_id,
-        MEDIA_READY,
-        data,
+        call_id,
+        kind="voicemail",
+        url=url,
+        duration=duration,
+        point=partial(state.store.records.set_voicemail_url, tenant_id, call_id, url),
     )
-    runtime = state.hub.tenants.get(tenant_id)
-    if runtime is not None:
-        runtime.writer.put(write)
-    else:  # no runtime (a tenant gone meanwhile): queued once, not retried
-        task = asyncio.ensure_future(write.action())
-        _announcing.add(task)
-        task.add_done_callback(_announcing.discard)
 
 
 def _phone(app: Any) -> WebRtcTelephony:

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,12 +26,14 @@ from pydantic import BaseModel
 from helpline.api import records, wallboard, web_phone
 from helpline.api.deps import Principal, api_key_only, app_state, app_state_of, principal
 from helpline.api.errors import Forbidden
+from helpline.api.media_ready import keep_media
 from helpline.api.rate_limit import RateLimit
 from helpline.api.state import AppState
 from helpline.api.web_phone import LiveCallers, phone_of, source_of
 from helpline.core import events as ev
 from helpline.core.errors import ClientError, Conflict, NotFound
 from helpline.settings import Settings
+from helpline.store.base import new_id
 from helpline.telephony.virtual import VirtualCarrier
 from helpline.telephony.webrtc import WebRtcTelephony, allow_loopback, fast_audio_level
 
@@ -161,13 +162,18 @@ async def _store_recording(
     app: Any, tenant_id: str, call_id: str, path: Path, duration: float
 ) -> None:
     state = app_state_of(app)
-    runtime = state.hub.tenants.get(tenant_id)
-    if runtime is not None:  # the call's record is written: point it here
-        with contextlib.suppress(TimeoutError):  # a stopped runtime (shutdown) never settles
-            await asyncio.wait_for(runtime.settle(), SETTLE_LIMIT_S)
     url = f"{state.settings.base_url()}/v1/call-records/{call_id}/recording"
-    await state.store.recordings.add_recording(tenant_id, call_id, url, duration_s=duration)
-    records.announce_media(app, tenant_id, call_id, kind="recording", url=url, duration=duration)
+    recording_id = new_id("rcd")  # one id for every try: a retry adds no second recording
+
+    async def point() -> bool:
+        await state.store.recordings.add_recording(
+            tenant_id, call_id, url, duration_s=duration, recording_id=recording_id
+        )
+        return True  # kept even before its record exists (`add_recording`)
+
+    await keep_media(
+        app, tenant_id, call_id, kind="recording", url=url, duration=duration, point=point
+    )
 
 
 @router.get("/v1/call-records/{call_id}/recording", tags=["call records"])
@@ -188,7 +194,6 @@ async def recording(call_id: CallId, state: State, who: Anyone, request: Request
 
 
 MAX_AUDIO_BYTES = 20 * 1024 * 1024
-SETTLE_LIMIT_S = 5.0
 AudioName = Annotated[str, PathParam(pattern=r"^[\w-]{1,100}$")]
 
 

@@ -92,10 +92,15 @@ class RecordingsRepository:
         *,
         content_type: str = "audio/wav",
         duration_s: float | None = None,
+        recording_id: str | None = None,
     ) -> Recording:
-        """Keep a recording's metadata; the call's record (if written) points to it."""
+        """Keep a recording's metadata; the call's record (if written) points to it.
+
+        With `recording_id`, idempotent: a second call with the same id (the retry of a write
+        whose first try committed unseen) keeps the row there and changes nothing.
+        """
         row = Recording(
-            id=new_id("rcd"),
+            id=recording_id or new_id("rcd"),
             tenant_id=tenant_id,
             call_id=call_id,
             url=url,
@@ -104,6 +109,10 @@ class RecordingsRepository:
             created_at=self._clock(),
         )
         async with self._scope.begin() as s:
+            if recording_id is not None:
+                there = await s.get(Recording, recording_id)
+                if there is not None:
+                    return there
             s.add(row)
             await s.flush()
             await s.execute(

@@ -37,7 +37,7 @@ DEFAULT_MAX_S = 120.0
 MAX_LENGTH_REASON = "voicemail_max_length"
 ENDED_STATES = frozenset({"closed", "failed"})  # the leg's peer connection is gone
 # how long shutdown waits for messages being delivered (the API waits up to 5 s for the
-# call's record first: records.SETTLE_LIMIT_S)
+# call's record first: media_ready.SETTLE_LIMIT_S)
 DRAIN_LIMIT_S = 10.0
 
 # (tenant id, call id, WAV path, duration in seconds): point the call's record at it
