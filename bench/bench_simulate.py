@@ -9,7 +9,10 @@ The model: 100 calls per minute, exponential handle time with mean 27 s, 50 agen
 variant adds exponential patience with mean 2 minutes. Helpline runs its full routing engine
 (queue, pools, offers, timers, call records) for every caller; SimPy and Ciw run the bare
 queueing model. Figures are callers per second of wall time, measured in this one run, and
-the ratios Helpline / SimPy and Helpline / Ciw. SimPy and Ciw come from PyPI
+the ratios Helpline / SimPy and Helpline / Ciw. P(wait) is each tool's fraction of callers
+who found no free agent, beside Erlang C (Erlang A for +M): one seed's run of 100,000 callers
+strays from it by about 0.02 (its standard deviation over seeds), each tool drawing its own
+sample path, so the three differ by that much at the same load. SimPy and Ciw come from PyPI
 (`pip install simpy ciw`). On a shared machine the load changes under a run; `--repeat N`
 runs the three tools in turn N times and keeps each one's best (fastest) run, as `timeit`
 does, so the ratios compare like with like.
@@ -31,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from helpline.config import parse_center
+from helpline.sim.erlang import erlang_a_metrics, erlang_c_metrics
 from helpline.sim.runner import Replication
 from helpline.sim.simulate import parse_traffic
 
@@ -111,6 +115,13 @@ def ciw_run(callers: int, patience: float | None, seed: int = 1) -> tuple[float,
     return callers / elapsed, waited / max(len(records), 1)
 
 
+def theory_p_wait(patience: float | None) -> float:
+    """P(wait) of the model: Erlang C, or Erlang A with exponential patience."""
+    if patience is None:
+        return erlang_c_metrics(ARRIVALS_PER_S, AHT_S, AGENTS, 20.0).p_wait
+    return erlang_a_metrics(ARRIVALS_PER_S, AHT_S, AGENTS, 20.0, patience).p_wait
+
+
 def peak_memory_mb(callers: int) -> float:
     """Peak resident memory of a fresh process simulating `callers` M/M/c callers."""
     code = (
@@ -138,6 +149,7 @@ def main() -> None:
         "Helpline/SimPy",
         "Helpline/Ciw",
         "P(wait) H / S / C",
+        "Erlang C/A",
     ):
         table.add_column(column, justify="left" if column == "model" else "right")
     tools: list[tuple[str, Callable[[int, float | None], tuple[float, float]]]] = [
@@ -161,6 +173,7 @@ def main() -> None:
             f"{rates['helpline'] / rates['simpy']:.2f}",
             f"{rates['helpline'] / rates['ciw']:.2f}",
             f"{waits['helpline']:.3f} / {waits['simpy']:.3f} / {waits['ciw']:.3f}",
+            f"{theory_p_wait(patience):.3f}",
         )
     console.print(table)
     console.print("Goal: Helpline/SimPy >= 1.00 while running the full engine.")

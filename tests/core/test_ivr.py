@@ -138,7 +138,7 @@ def test_node_plays_its_prompt_and_collects_a_key(prompt: Prompt, text: str | No
     assert played.text == text
     assert played.collect is True
     assert h.due(TimerKind.IVR_INPUT, "c1") == [5.0]
-    assert h.call("c1").ivr_path == ["menu"]
+    assert h.call("c1").ivr_path == ("menu",)
 
 
 # -- point 2: keys and their actions ------------------------------------------------------------
@@ -192,7 +192,7 @@ def test_repeat_plays_the_node_again() -> None:
     out = h.press("c1", "0", at=1.0)
     assert [p.prompt for p in prompts(out)] == [MENU_PROMPT]
     assert h.due(TimerKind.IVR_INPUT, "c1") == [6.0]
-    assert h.call("c1").ivr_path == ["menu", "menu"]
+    assert h.call("c1").ivr_path == ("menu", "menu")
 
 
 @pytest.mark.parametrize("priority", [0, 3], ids=["default-priority", "priority-3"])
@@ -375,7 +375,7 @@ def test_invalid_or_missing_input_replays_then_takes_the_default(
         assert h.call("c1").queue_id == "q1"
     else:
         assert h.state("c1") is CallState.IVR
-    assert h.call("c1").keys == [i for i in inputs if i != TIMEOUT]
+    assert h.call("c1").keys == "".join(i for i in inputs if i != TIMEOUT)
 
 
 def test_default_hangup_after_retries_is_ended_in_ivr() -> None:
@@ -396,7 +396,7 @@ def test_replay_plays_the_invalid_prompt_first() -> None:
     h.arrive("c1", to=IVR_NUMBER)
     out = h.press("c1", "8", at=1.0)
     assert [(p.prompt, p.collect) for p in prompts(out)] == [(sorry, False), (MENU_PROMPT, True)]
-    assert h.call("c1").ivr_path == ["menu"]  # a retry is not a new step of the path
+    assert h.call("c1").ivr_path == ("menu",)  # a retry is not a new step of the path
 
 
 def test_each_node_counts_its_own_retries() -> None:
@@ -491,5 +491,5 @@ def test_keys_typed_ahead_carry_into_the_next_node() -> None:
     h.arrive("c1")
     h.send(DigitsPressed(call_id="c1", digits="12"))
     assert h.state("c1") is CallState.QUEUED
-    assert h.call("c1").ivr_path == ["lang", "menu"]
-    assert h.call("c1").keys == ["1", "2"]
+    assert h.call("c1").ivr_path == ("lang", "menu")
+    assert h.call("c1").keys == "12"

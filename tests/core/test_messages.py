@@ -7,16 +7,20 @@ read by name, and `plain()` gives them (and a record's legs) as a dict by field 
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 
 from helpline.core import commands as cmd
 from helpline.core import events as ev
-from helpline.core.model import RoutingType
+from helpline.core.engine import Engine
+from helpline.core.errors import ClientError
+from helpline.core.model import Center, Number, Queue, RoutingType
 from helpline.core.plain import plain
-from helpline.core.records import CallRecord, Direction, Leg, Result
-from helpline.core.timers import Timer, TimerKind
+from helpline.core.records import CallRecord, Direction, Leg, Result, new_leg
+from helpline.core.routing import OfferTarget, new_offer_target
+from helpline.core.timers import Timer, TimerKind, new_timer
 
 TIMER = Timer(TimerKind.OFFER, "c1", 1)
 LEG = Leg(
@@ -43,6 +47,7 @@ BUILT: list[Any] = [
     ),
     cmd.Bridge(call_id="c1", agent_id="a1"),
     cmd.Hangup(call_id="c1", reason="customer_hangup"),
+    ev.CallArrived(call_id="c1", from_number="+1555", to_number="100"),
     ev.OfferAnswered(call_id="c1", agent_id="a1"),
     ev.CallHungUp(call_id="c1"),
     ev.TimerFired(timer=TIMER),
@@ -130,3 +135,65 @@ def test_named_tuple_messages_equal_only_their_own_type() -> None:
     assert cmd.CancelTimer(timer=timer) != (timer,)
     assert hash(cmd.CancelTimer(timer=timer)) == hash(cmd.CancelTimer(timer=timer))
     assert len({cmd.CancelTimer(timer=timer), cmd.CancelTimer(timer=timer)}) == 1
+
+
+def test_a_call_with_no_id_is_a_client_error_that_changes_nothing() -> None:
+    # `CallArrived` is a named tuple: its check is the engine's, when it handles the event
+    center = Center(queues={"q": Queue(id="q")}, numbers={"100": Number(number="100", queue="q")})
+    engine = Engine(center, rng=random.Random(1))
+    with pytest.raises(ClientError, match="call_id is required"):
+        engine.handle(ev.CallArrived(call_id="", from_number="+1555", to_number="100"), 1.0)
+    assert engine.calls == {}
+    assert not engine.queues["q"].waiting
+    commands = engine.handle(
+        ev.CallArrived(call_id="c1", from_number="+1555", to_number="100"), 2.0
+    )
+    assert cmd.PlayQueueAudio in [type(c) for c in commands]
+    assert list(engine.calls) == ["c1"]
+
+
+FACTORIES: list[tuple[Any, Any]] = [
+    (cmd.new_start_timer(TIMER, 3.0), cmd.StartTimer(timer=TIMER, at=3.0)),
+    (cmd.new_cancel_timer(TIMER), cmd.CancelTimer(timer=TIMER)),
+    (
+        cmd.new_play_queue_audio("c1", None, "hi", "default"),
+        cmd.PlayQueueAudio(call_id="c1", greeting=None, greeting_text="hi", hold_music="default"),
+    ),
+    (
+        cmd.new_offer_call("c1", "a1", 15.0, RoutingType.APP, None, "+1555", "q"),
+        cmd.OfferCall(
+            call_id="c1",
+            agent_id="a1",
+            timeout_s=15.0,
+            routing_type=RoutingType.APP,
+            phone_number=None,
+            from_number="+1555",
+            queue_id="q",
+        ),
+    ),
+    (cmd.new_bridge("c1", "a1", True), cmd.Bridge(call_id="c1", agent_id="a1", record=True)),
+    (cmd.new_hangup("c1", "bye", None), cmd.Hangup(call_id="c1", reason="bye")),
+    (ev.new_call_arrived("c1", "+1555", "100"), ev.CallArrived("c1", "+1555", "100")),
+    (
+        ev.new_call_hung_up("c1", ev.Party.AGENT, "x"),
+        ev.CallHungUp(call_id="c1", party=ev.Party.AGENT, reason="x"),
+    ),
+    (ev.new_offer_answered("c1", "a1"), ev.OfferAnswered(call_id="c1", agent_id="a1")),
+    (ev.new_timer_fired(TIMER), ev.TimerFired(timer=TIMER)),
+    (new_timer(TimerKind.OFFER, "c1", 1), TIMER),
+    (new_leg("a1", "q", 1.0, 2.0, 5.0, 3.0, 0.0), LEG),
+    (
+        new_offer_target("a1", 15.0, RoutingType.PHONE, "+1"),
+        OfferTarget(
+            agent_id="a1", timeout_s=15.0, routing_type=RoutingType.PHONE, phone_number="+1"
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("made", "built"), FACTORIES, ids=lambda m: type(m).__name__)
+def test_a_factory_makes_what_the_class_makes(made: Any, built: Any) -> None:
+    # the hot paths build with `new_*` (tuple.__new__ directly): the same type, every field
+    assert type(made) is type(built)
+    assert made == built
+    assert made._asdict() == built._asdict()  # defaults included (display, external_number)

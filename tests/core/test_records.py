@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -350,6 +351,20 @@ def test_every_call_ends_with_exactly_one_record(
     d.hangup("c1", at=d.now + 1.0)
     d.hangup("c1", ev.Party.AGENT, at=d.now + 1.0)
     d.record("c1")
+
+
+@pytest.mark.parametrize(("scenario", "expected"), SCENARIOS)
+def test_the_engines_record_is_the_dataclass_built_record(
+    scenario: Callable[[Driver], None], expected: Expected
+) -> None:
+    # the engine builds records with `new_record` (one dict update): every field, nothing else
+    d = records_driver()
+    scenario(d)
+    record = d.record("c1")
+    assert vars(record).keys() == {f.name for f in dataclasses.fields(CallRecord)}
+    assert CallRecord(**vars(record)) == record
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.wait_s = 1.0  # type: ignore[misc]
 
 
 def test_record_numbers_and_ids() -> None:

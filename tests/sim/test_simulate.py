@@ -525,7 +525,7 @@ def test_callers_are_streamed_not_kept() -> None:
     assert replication.arrived > 2500
     # every caller's state is dropped once its record is folded into the statistics
     assert replication.callers == {}
-    assert not replication.heap
+    assert replication.pending == 0
     assert not replication.engine.calls
     assert collector.callers is None
     assert "callers" not in simulate(one_queue_center(), doc)

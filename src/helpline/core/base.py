@@ -26,7 +26,11 @@ from helpline.core.states import (
     advance,
     system_status,
 )
-from helpline.core.timers import Timer, TimerKind
+from helpline.core.timers import Timer, TimerKind, new_timer
+
+# enum members the hot paths read, as module globals: on Python 3.11 `CallState.QUEUED` goes
+# through `EnumType.__getattr__` (about 100 ns), a global takes about 10 ns
+_IDLE = AgentActivity.IDLE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +58,8 @@ class EngineBase:
         self.center = center.validate()
         self.rng = rng
         self.options = options or EngineOptions()
+        # read on every state change: one attribute rather than two (options never change)
+        self._publish = self.options.publish_states
         self.now = now
         self.out: list[cmd.Command] = []
         self.calls: dict[str, Call] = {}
@@ -164,7 +170,11 @@ class EngineBase:
         return timer
 
     def call_timer(self, call: Call, kind: TimerKind, at: float) -> Timer:
-        timer = self.start_timer(kind, call.id, at)
+        # `start_timer`, inlined: every offer starts one
+        self._serial += 1
+        timer = new_timer(kind, call.id, self._serial)
+        self.timers.add(timer)
+        self.out.append(cmd.new_start_timer(timer, at))  # the class call, skipped: see `commands`
         call.timers.append(timer)
         return timer
 
@@ -173,11 +183,13 @@ class EngineBase:
         if not call.timers:
             return
         keep: list[Timer] = []
+        live = self.timers
         for timer in call.timers:
             if kinds and timer.kind not in kinds:
                 keep.append(timer)
-            else:
-                self.cancel_timer(timer)
+            elif timer in live:  # `cancel_timer`, inlined: every answer cancels one
+                live.discard(timer)
+                self.out.append(cmd.new_cancel_timer(timer))  # see `commands`
         call.timers = keep
 
     def cancel_timer(self, timer: Timer | None) -> None:
@@ -191,7 +203,7 @@ class EngineBase:
         if state not in CALL_TRANSITIONS[call.state]:  # the table check, inlined: hot path
             advance(CALL_TRANSITIONS, call.state, state, "call", call.id)  # raises
         call.state = state
-        if self.options.publish_states:
+        if self._publish:
             self.out.append(
                 cmd.CallStateChanged(
                     call_id=call.id,
@@ -210,12 +222,20 @@ class EngineBase:
         # Only the activity changed, three times per call: `agent.staffed` does not depend on
         # it and is current (every other change goes through `_agent_changed`), so eligible is
         # staffed and idle, and only the pool index may move.
-        idle = activity is AgentActivity.IDLE
-        if agent.staffed and idle != agent.in_pools:
-            self._reindex(agent, idle)
-        if idle and agent.id in self.router_watch:
+        idle = activity is _IDLE
+        if agent.staffed and idle != agent.in_pools:  # `_reindex`, inlined: twice per call
+            if idle:
+                for pool in agent.pools:
+                    pool.add(agent)
+                self.dirty.update(agent.queue_ids)
+            else:
+                agent_id = agent.id
+                for pool in agent.pools:
+                    pool.discard(agent_id)
+            agent.in_pools = idle
+        if idle and self.router_watch and agent.id in self.router_watch:
             self.dirty.update(self.router_watch[agent.id])
-        if self.options.publish_states:
+        if self._publish:
             self._publish_agent(agent)
 
     def _reindex(self, agent: AgentState, eligible: bool) -> None:

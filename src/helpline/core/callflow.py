@@ -16,7 +16,7 @@ from helpline.core.calls import Call
 from helpline.core.errors import Conflict, NotFound
 from helpline.core.events import CallbackRequested, CalloutRequested, TransferRequested
 from helpline.core.offers import OfferLayer
-from helpline.core.records import Decision, Direction, Leg, Result
+from helpline.core.records import Decision, Direction, Result, new_leg
 from helpline.core.routing import OfferTarget
 from helpline.core.states import AgentActivity, CallState
 from helpline.core.timers import TimerKind
@@ -160,14 +160,14 @@ class CallFlowLayer(OfferLayer):
         talk = max(0.0, self.now - started - call.leg_hold)
         call.talk_total += talk
         call.legs.append(
-            Leg(
-                agent_id=call.agent_id,
-                queue_id=call.queue_id,
-                offered_at=call.leg_offered_at,
-                answered_at=call.leg_answered_at,
-                ended_at=self.now,
-                talk_s=talk,
-                hold_s=call.leg_hold,
+            new_leg(  # the class call, skipped (hot path: see `commands`)
+                call.agent_id,
+                call.queue_id,
+                call.leg_offered_at,  # offered_at
+                call.leg_answered_at,  # answered_at
+                self.now,  # ended_at
+                talk,  # talk_s
+                call.leg_hold,  # hold_s
             )
         )
         call.leg_answered_at = None

@@ -22,6 +22,13 @@ class RouterStatus(StrEnum):
     FALLBACK = "fallback"  # no usable reply: group routing (seed 000 Step 5 never loses a call)
 
 
+# what every new call starts with, as module globals: on Python 3.11 `CallState.CREATED` goes
+# through `EnumType.__getattr__` (about 100 ns), a global takes about 10 ns
+_CREATED = CallState.CREATED
+_INBOUND = Direction.INBOUND
+_ROUTER_NONE = RouterStatus.NONE
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListedAgent:
     """One agent of a version 2 router reply (seed 000 Step 5b)."""
@@ -90,18 +97,20 @@ class Call:
         self.direction = direction
         self.from_number = from_number
         self.to_number = to_number
-        self.customer_number = from_number if direction is Direction.INBOUND else to_number
+        self.customer_number = from_number if direction is _INBOUND else to_number
         self.caller_id: str | None = None  # what the customer sees on outbound legs
         self.display: str | None = None  # what the agent sees on a callout
-        self.state = CallState.CREATED
+        self.state = _CREATED
         self.created_at = now
         # IVR
         self.ivr_tree: str | None = None
         self.node: IvrNode | None = None
         self.retries = 0
-        self.ivr_path: list[str] = []
-        self.keys: list[str] = []
-        self.notify_urls: list[str] = []
+        # immutable, grown by copying: most calls never add to them, and an empty tuple or
+        # string costs nothing to make (a call is built per simulated caller), where a list does
+        self.ivr_path: tuple[str, ...] = ()
+        self.keys = ""  # the keys pressed, in order
+        self.notify_urls: tuple[str, ...] = ()
         # queue
         self.queue_id: str | None = None
         self.priority = 0
@@ -113,7 +122,7 @@ class Call:
         self.wait_total = 0.0
         self.fallbacks = 0
         self.overdue = False  # reached the queue's max wait while ringing an agent
-        self.router_status = RouterStatus.NONE
+        self.router_status = _ROUTER_NONE
         self.router_agents: tuple[ListedAgent, ...] = ()
         # offers
         self.offered_at: float | None = None
@@ -131,7 +140,7 @@ class Call:
         self.leg_hold = 0.0
         self.talk_total = 0.0
         self.legs: list[Leg] = []
-        self.decisions: list[Decision] = []
+        self.decisions: tuple[Decision, ...] = ()  # empty unless traced: see `ivr_path`
         self.recording_permission = "recording_permission_not_asked"
         self.data: dict[str, str] = {}
         self.timers: list[Timer] = []  # the live timers about this call

@@ -18,17 +18,21 @@ Both are averaged over roughly the last `HORIZON` calls.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from helpline.core.calls import QueueState
+from helpline.core.plain import typed_equality
 
 HORIZON = 2000  # calls: how far back the running estimates of mu and theta look
 DEFAULT_BUSY_S = 180.0  # assumed handle time until the queue has seen a call
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WaitEstimate:
-    """What a caller joining `queue_id` now can expect; seconds, None when no agent serves."""
+@typed_equality
+class WaitEstimate(NamedTuple):
+    """What a caller joining `queue_id` now can expect; seconds, None when no agent serves.
+
+    A NamedTuple, like `Timer`: the simulator asks for one for every caller who waits.
+    """
 
     queue_id: str
     waiting: int
@@ -105,3 +109,18 @@ def estimate(queue: QueueState, now: float, ahead: int | None = None) -> WaitEst
         hol_s=hol,
         les_s=queue.last_started_wait,
     )
+
+
+def head_wait(queue: QueueState, call_id: str, now: float) -> float | None:
+    """HOL for a caller already in line: how long the first caller ahead of `call_id` has
+    waited (None if nobody is ahead). The simulator scores it against the wait that follows."""
+    oldest = None
+    for level in queue.levels:
+        head = queue.head(level)
+        if (
+            head is not None
+            and head.id != call_id
+            and (oldest is None or head.enqueued_at < oldest)
+        ):
+            oldest = head.enqueued_at
+    return None if oldest is None else now - oldest

@@ -3,9 +3,10 @@
 Each event comes with the time it happened (`Engine.handle(event, now)`); none carries a clock.
 Drivers (the simulator, the server runtime, tests) make these from the outside world.
 
-The events of every call that need no check on construction (`OfferAnswered`, `CallHungUp`,
-`TimerFired`) are `typing.NamedTuple`s, as fast to build as a tuple (see `commands`); the
-rest are frozen dataclasses, which can validate in `__post_init__`.
+The events of every call (`CallArrived`, `OfferAnswered`, `CallHungUp`, `TimerFired`) are
+`typing.NamedTuple`s, as fast to build as a tuple (see `commands`); `CallArrived`'s check (a
+call id) is the engine's, on handling. The rest are frozen dataclasses, which can validate in
+`__post_init__`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from helpline.core.errors import ClientError
 from helpline.core.model import RoutingType
 from helpline.core.plain import typed_equality
 from helpline.core.timers import Timer
+
+_tuple_new = tuple.__new__
 
 if TYPE_CHECKING:
     from helpline.core.model import Center
@@ -37,16 +40,19 @@ def _need(value: object, name: str) -> None:
         raise ClientError(f"{name} is required", details={"field": name})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallArrived:
-    """An inbound call reached hotline number `to_number` (seed 000 1e)."""
+@typed_equality
+class CallArrived(NamedTuple):
+    """An inbound call reached hotline number `to_number` (seed 000 1e). An empty `call_id` is
+    a `ClientError` when the engine handles it."""
 
     call_id: str
     from_number: str
     to_number: str
 
-    def __post_init__(self) -> None:
-        _need(self.call_id, "call_id")
+
+def new_call_arrived(call_id: str, from_number: str, to_number: str) -> CallArrived:
+    """`CallArrived(...)` without the class call (see `helpline.core.commands`)."""
+    return _tuple_new(CallArrived, (call_id, from_number, to_number))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,6 +78,10 @@ class CallHungUp(NamedTuple):
     call_id: str
     party: Party = Party.CUSTOMER
     reason: str = ""
+
+
+def new_call_hung_up(call_id: str, party: Party, reason: str) -> CallHungUp:
+    return _tuple_new(CallHungUp, (call_id, party, reason))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +119,10 @@ class OfferAnswered(NamedTuple):
     agent_id: str
 
 
+def new_offer_answered(call_id: str, agent_id: str) -> OfferAnswered:
+    return _tuple_new(OfferAnswered, (call_id, agent_id))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OfferRejected:
     """The agent declined, or the agent's device could not be reached."""
@@ -121,6 +135,10 @@ class OfferRejected:
 @typed_equality
 class TimerFired(NamedTuple):
     timer: Timer
+
+
+def new_timer_fired(timer: Timer) -> TimerFired:
+    return _tuple_new(TimerFired, (timer,))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,7 +33,7 @@ class IvrLayer(EngineBase):
     def enter_node(self, call: Call, node: IvrNode, *, retry: bool = False) -> None:
         if not retry:
             call.retries = 0
-            call.ivr_path.append(node.id)
+            call.ivr_path = (*call.ivr_path, node.id)
         call.node = node
         if retry and node.invalid_prompt is not None:
             self.out.append(
@@ -75,7 +75,7 @@ class IvrLayer(EngineBase):
             self._on_key(call, call.node, key)
 
     def _on_key(self, call: Call, node: IvrNode, key: str) -> None:
-        call.keys.append(key)
+        call.keys += key
         self.cancel_call_timers(call, TimerKind.IVR_INPUT)
         action = node.keys.get(key)
         if action is None:
@@ -101,7 +101,7 @@ class IvrLayer(EngineBase):
             if action.notify_when == "now":
                 self.notify(call, action.target, event="incoming_call")
             else:
-                call.notify_urls.append(action.target)
+                call.notify_urls = (*call.notify_urls, action.target)
             self.run_action(call, action.then)
             return
         self.cancel_call_timers(call, TimerKind.IVR_INPUT)

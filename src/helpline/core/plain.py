@@ -11,8 +11,13 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def plain(value: Any) -> Any:
     """Dataclasses, named tuples, enums, tuples and mappings, recursively, as JSON-ready data."""
+    if type(value) in _SCALARS:  # most values: no dataclass or ABC check (a call's records
+        return value  # and state messages go through here hundreds of times)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple: by field name

@@ -153,15 +153,10 @@ class RouterLayer(QueueLayer):
     def _fall_back(self, call: Call, reason: str) -> None:
         call.router_status = RouterStatus.FALLBACK
         if self.options.trace:
-            call.decisions.append(
-                Decision(
-                    at=self.now,
-                    queue_id=call.queue_id,
-                    rule="router_fallback",
-                    chosen=(),
-                    note=reason,
-                )
+            fallback = Decision(
+                at=self.now, queue_id=call.queue_id, rule="router_fallback", chosen=(), note=reason
             )
+            call.decisions = (*call.decisions, fallback)
 
     def _next_request(self, queue: QueueState) -> None:
         self.dirty.add(queue.id)

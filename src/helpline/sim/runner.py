@@ -13,54 +13,32 @@ import contextlib
 import heapq
 import itertools
 import random
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from helpline.core import commands as cmd
 from helpline.core import events as ev
 from helpline.core.base import EngineOptions
-from helpline.core.calls import QueueState
 from helpline.core.engine import Engine
-from helpline.core.errors import ClientError, ConfigError
-from helpline.core.estimators import estimate
-from helpline.core.model import Agent, Center, Number, RoutingType
+from helpline.core.errors import ClientError
+from helpline.core.estimators import estimate, head_wait
+from helpline.core.model import Center, RoutingType
 from helpline.core.states import CallState
 from helpline.sim.stats import Collector
-from helpline.sim.traffic import ArrivalProcess, Sampler, StreamDoc, TrafficDoc
+from helpline.sim.traffic import ArrivalProcess, Sampler, StreamDoc, TrafficDoc, staffed_center
 
 # heap event kinds
 _ARRIVAL, _TIMER, _ANSWER, _HANGUP, _ABANDON, _DIGITS, _CUSTOMER, _WRAP_END, _ROUTER, _SAMPLE = (
     range(10)
 )
 _WAITING = (CallState.QUEUED, CallState.OFFERING)
+_QUEUED = CallState.QUEUED  # a global: `CallState.QUEUED` goes through EnumType.__getattr__
 _BY_CUSTOMER = ev.Party.CUSTOMER
 _StartTimer, _PlayQueueAudio, _OfferCall = cmd.StartTimer, cmd.PlayQueueAudio, cmd.OfferCall
 _Bridge, _WriteCallRecord = cmd.Bridge, cmd.WriteCallRecord
-
-
-def staffed_center(center: Center, traffic: TrafficDoc) -> Center:
-    """The center with generated agents for `staffing`, and a number for each queue stream."""
-    agents = dict(center.agents)
-    groups = dict(center.groups)
-    for group_id, staffing in traffic.staffing_counts().items():
-        if group_id not in groups:
-            raise ConfigError(f"staffing.{group_id}", "unknown group")
-        members = tuple(f"{group_id}-{i + 1:04d}" for i in range(staffing.count))
-        for agent_id in members:
-            agents[agent_id] = Agent(id=agent_id, skills=dict(staffing.skills))
-        groups[group_id] = replace(groups[group_id], agents=members)
-    numbers = dict(center.numbers)
-    for index, stream in enumerate(traffic.streams):
-        if stream.to in numbers:
-            continue
-        if stream.to not in center.queues:
-            raise ConfigError(
-                f"streams[{index}].to", f"{stream.to!r} is neither a queue nor a number"
-            )
-        numbers[f"sim:{stream.to}"] = Number(number=f"sim:{stream.to}", queue=stream.to)
-    return replace(center, agents=agents, groups=groups, numbers=numbers).validate()
 
 
 @dataclass(slots=True)
@@ -128,10 +106,18 @@ class Replication:
         # heap entries are (time, serial, kind, a, b): the serial keeps same-time events in the
         # order they were scheduled, and a C counter draws it
         self._serial = itertools.count(1).__next__
+        # Two side lines spare the heap its commonest entries, in the same (time, serial) order:
+        # events for this instant (an answer with no delay) wait in `_instant`, after the heap's
+        # entries for it (scheduled earlier: smaller serials); timers started for later wait in
+        # `_started` until the clock is about to move, then join the heap if still live, so one
+        # cancelled in its own instant (the offer timer of an answer with no delay) never does.
+        self._instant: deque[tuple[float, int, int, Any, Any]] = deque()
+        self._started: list[tuple[float, int, int, Any, Any]] = []
         self.callers: dict[str, _Caller] = {}
         self.arrived = 0
         self.now = 0.0
         self.interrupted = False
+        self._streams_open = 0  # arrival streams with an arrival still to come
         self._wrap_started: dict[str, float] = {}  # call id -> when its agent's wrap-up began
         self._on: dict[type, Callable[[Any], None]] = {
             cmd.StartTimer: self._start_timer,
@@ -149,7 +135,15 @@ class Replication:
     # -- scheduling ----------------------------------------------------------------------------
 
     def _push(self, at: float, kind: int, a: Any = None, b: Any = None) -> None:
-        heapq.heappush(self.heap, (at, self._serial(), kind, a, b))
+        if at == self.now:
+            self._instant.append((at, self._serial(), kind, a, b))
+        else:
+            heapq.heappush(self.heap, (at, self._serial(), kind, a, b))
+
+    @property
+    def pending(self) -> int:
+        """Events scheduled and not yet run (cancelled timers still in the heap included)."""
+        return len(self.heap) + len(self._instant) + len(self._started)
 
     def run(self, progress: Callable[[float, int], None] | None = None) -> Collector:
         """Run to the end (or until interrupted); returns the statistics gathered."""
@@ -163,6 +157,7 @@ class Replication:
         for index, process in enumerate(self.arrivals):
             first = process.next_after(0.0)
             if first is not None:
+                self._streams_open += 1
                 self._push(first, _ARRIVAL, index)
         for queue_id in self.center.queues:
             self._push(self.sample_period, _SAMPLE, queue_id)
@@ -180,31 +175,48 @@ class Replication:
         heap = self.heap
         pop = heapq.heappop
         push = heapq.heappush
-        timer_fired, offer_answered, hung_up = ev.TimerFired, ev.OfferAnswered, ev.CallHungUp
-        call_arrived = ev.CallArrived
+        timer_fired, offer_answered = ev.new_timer_fired, ev.new_offer_answered
+        hung_up, call_arrived = ev.new_call_hung_up, ev.new_call_arrived
         callers = self.callers
         arrivals = self.arrivals
         targets = self.targets
         handle = self.engine.handle
         apply = self._apply
-        serial = self._serial
         # a cancelled timer is no longer among the engine's live timers: it is dropped here
         # rather than delivered (the engine would ignore it), so `CancelTimer` needs no work
         live_timers = self.engine.timers
         calls = self.engine.calls
         limit = self.traffic.calls
-        arrivals_open = True
+        instant = self._instant
+        next_in_instant = instant.popleft
+        started = self._started
+        # closed at the horizon, after `calls` arrivals, or once every stream has run out (a
+        # CSV replayed to its end): then samples stop once the last call is gone
+        arrivals_open = self._streams_open > 0
+        streams_open = self._streams_open
         next_report = 0
-        while heap:
-            at, _, kind, a, b = pop(heap)
-            self.now = at
+        now = self.now
+        while True:
+            if instant and (not heap or heap[0][0] > now):
+                at, _, kind, a, b = next_in_instant()
+            else:
+                if started:  # the clock may move on: timers still live join the heap
+                    for entry in started:
+                        if entry[3] in live_timers:
+                            push(heap, entry)
+                    started.clear()
+                if not heap:
+                    break
+                at, _, kind, a, b = pop(heap)
+                self.now = now = at
+            # named-tuple events built without the class call: see `helpline.core.commands`
             if kind == _TIMER:
                 if a in live_timers:
-                    apply(handle(timer_fired(timer=a), at))
+                    apply(handle(timer_fired(a), at))
             elif kind == _ANSWER:
-                apply(handle(offer_answered(call_id=a, agent_id=b), at))
+                apply(handle(offer_answered(a, b), at))  # call id, agent id
             elif kind == _HANGUP:
-                apply(handle(hung_up(call_id=a, party=b), at))
+                apply(handle(hung_up(a, b, ""), at))  # call id, party, reason
             elif kind == _ARRIVAL:
                 if not arrivals_open or (horizon is not None and at >= horizon):
                     arrivals_open = False
@@ -217,8 +229,11 @@ class Replication:
                     arrivals_open = False
                     self.collector.horizon = at + 1e-9
                 elif following is not None:
-                    push(heap, (following, serial(), _ARRIVAL, a, None))
-                arrival = call_arrived(call_id=call_id, from_number=call_id, to_number=targets[a])
+                    self._push(following, _ARRIVAL, a)
+                else:
+                    streams_open -= 1
+                    arrivals_open = streams_open > 0
+                arrival = call_arrived(call_id, call_id, targets[a])  # id, from, to
                 apply(handle(arrival, at))
                 if progress is not None and arrived >= next_report:
                     next_report = arrived + 2000
@@ -226,7 +241,7 @@ class Replication:
             elif kind == _ABANDON:
                 call = calls.get(a)
                 if call is not None and call.state in _WAITING:
-                    apply(handle(ev.CallHungUp(call_id=a), at))
+                    apply(handle(hung_up(a, _BY_CUSTOMER, ""), at))
             elif kind == _DIGITS:
                 apply(handle(ev.DigitsPressed(call_id=a, digits=b), at))
             elif kind == _CUSTOMER:
@@ -256,7 +271,7 @@ class Replication:
         for command in untyped:
             kind = type(command)
             if kind is _StartTimer:
-                heapq.heappush(self.heap, (command.at, self._serial(), _TIMER, command.timer, None))
+                self._start_timer(command)
             elif kind is _OfferCall:
                 self._offered(command)
             elif kind is _Bridge:
@@ -277,15 +292,16 @@ class Replication:
                 self._entered_queue(call_id, self.now)
 
     def _start_timer(self, command: cmd.StartTimer) -> None:
-        heapq.heappush(self.heap, (command.at, self._serial(), _TIMER, command.timer, None))
+        if command.at > self.now:
+            self._started.append((command.at, self._serial(), _TIMER, command.timer, None))
+        else:
+            self._push(command.at, _TIMER, command.timer)
 
     def _talk(self, command: cmd.Bridge | cmd.DialExternal | cmd.StartVoicemail) -> None:
         """The caller talks (to an agent, an outside number, a voicemail box), then hangs up."""
         caller = self.callers.get(command.call_id)
         duration = self._handle_draws[caller.stream if caller is not None else 0]()
-        heapq.heappush(
-            self.heap, (self.now + duration, self._serial(), _HANGUP, command.call_id, _BY_CUSTOMER)
-        )
+        self._push(self.now + duration, _HANGUP, command.call_id, _BY_CUSTOMER)
 
     def _amend(self, command: cmd.AmendCallRecord) -> None:
         ended = self._wrap_started.pop(command.call_id, None)
@@ -318,10 +334,7 @@ class Replication:
         no_answer = self._no_answer
         if no_answer and self.rng.random() < no_answer:
             return  # the agent lets it ring: the engine's answer timeout moves the call on
-        heapq.heappush(
-            self.heap,
-            (now + self._answer_delay, self._serial(), _ANSWER, command.call_id, command.agent_id),
-        )
+        self._push(now + self._answer_delay, _ANSWER, command.call_id, command.agent_id)
 
     def _entered_queue(self, call_id: str, now: float) -> None:
         caller = self.callers.get(call_id)
@@ -332,32 +345,18 @@ class Replication:
         patience = self._patience_draws[caller.stream]
         if patience is not None:
             self._push(now + patience(), _ABANDON, call_id)
-        if call.state is CallState.QUEUED and call.queue_id is not None:
+        if call.state is _QUEUED and call.queue_id is not None:
             queue = self.engine.queues[call.queue_id]
             ahead = max(0, len(queue.waiting) - 1)
             found = estimate(queue, now, ahead=ahead)
             if found.ql_s is not None:
-                hol = self._head_wait(queue, call_id, now)
+                hol = head_wait(queue, call_id, now)
                 les = found.les_s if found.les_s is not None else 0.0
                 caller.predicted = {
                     "ql": found.ql_s,
                     "hol": les if hol is None else hol,
                     "les": les,
                 }
-
-    @staticmethod
-    def _head_wait(queue: QueueState, call_id: str, now: float) -> float | None:
-        """How long the first caller ahead in line has waited (None if nobody is ahead)."""
-        oldest = None
-        for level in queue.levels:
-            head = queue.head(level)
-            if (
-                head is not None
-                and head.id != call_id
-                and (oldest is None or head.enqueued_at < oldest)
-            ):
-                oldest = head.enqueued_at
-        return None if oldest is None else now - oldest
 
     def _press_key(self, call_id: str, now: float) -> None:
         caller = self.callers.get(call_id)

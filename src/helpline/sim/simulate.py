@@ -21,9 +21,9 @@ from helpline.core.errors import ConfigError
 from helpline.core.model import Center
 from helpline.sim.erlang import agents_for_service_level, agents_for_service_level_erlang_a
 from helpline.sim.results import summarize
-from helpline.sim.runner import Replication, staffed_center
+from helpline.sim.runner import Replication
 from helpline.sim.stats import Collector
-from helpline.sim.traffic import StaffingDoc, TrafficDoc
+from helpline.sim.traffic import StaffingDoc, TrafficDoc, staffed_center
 
 Progress = Callable[[float], None]  # fraction done, 0..1
 

@@ -167,7 +167,13 @@ class Collector:
             stats.wait_answered_sum += wait
             slot.wait_sum += wait
             stats.talk_sum += record.talk_s
-            stats.waits.add(wait)
+            waits = stats.waits  # `waits.add(wait)`, inlined
+            waits.n += 1
+            bin_index = int(wait / BIN_S)
+            if bin_index < BINS:
+                waits.counts[bin_index] += 1
+            else:
+                waits.beyond.append(wait)
             if wait <= self.threshold:
                 stats.within += 1
                 slot.within += 1
@@ -185,7 +191,9 @@ class Collector:
         if offered is None or offered - joined > 1e-9:
             stats.waited += 1
         if record.agent_id is not None:
-            self._busy_legs(record)
+            for leg in record.legs:  # `_busy_legs`, inlined
+                if leg.agent_id is not None and leg.answered_at is not None and leg.ended_at:
+                    self.busy(leg.agent_id, leg.answered_at, leg.ended_at)
         if self.callers is not None:
             self.callers.append(
                 {
@@ -206,14 +214,18 @@ class Collector:
 
     def busy(self, agent_id: str, start: float, end: float) -> None:
         """An agent was busy from `start` to `end`: count the part inside the window."""
-        low = max(start, self.warmup)
-        high = end if self.horizon is None else min(end, self.horizon)
+        low = start if start > self.warmup else self.warmup
+        horizon = self.horizon
+        high = end if horizon is None or end < horizon else horizon
         if high <= low:
             return
         width = self.interval_s
+        group_busy = self.group_busy
         for group in self.agent_groups.get(agent_id, ()):
-            self.group_busy[group] = self.group_busy.get(group, 0.0) + (high - low)
-            by_interval = self.group_busy_by_interval.setdefault(group, {})
+            group_busy[group] = group_busy.get(group, 0.0) + (high - low)
+            by_interval = self.group_busy_by_interval.get(group)
+            if by_interval is None:
+                by_interval = self.group_busy_by_interval[group] = {}
             t = low
             while t < high:
                 index = int(t // width)

@@ -27,12 +27,15 @@ import math
 import random
 from bisect import bisect_right
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from helpline.config.schema import Duration, PositiveDuration
+from helpline.core.errors import ConfigError
+from helpline.core.model import Agent, Center, Number
 
 
 class _Doc(BaseModel):
@@ -260,3 +263,26 @@ class ArrivalProcess:
             t = end
             piece += 1
         return None
+
+
+def staffed_center(center: Center, traffic: TrafficDoc) -> Center:
+    """The center with generated agents for `staffing`, and a number for each queue stream."""
+    agents = dict(center.agents)
+    groups = dict(center.groups)
+    for group_id, staffing in traffic.staffing_counts().items():
+        if group_id not in groups:
+            raise ConfigError(f"staffing.{group_id}", "unknown group")
+        members = tuple(f"{group_id}-{i + 1:04d}" for i in range(staffing.count))
+        for agent_id in members:
+            agents[agent_id] = Agent(id=agent_id, skills=dict(staffing.skills))
+        groups[group_id] = replace(groups[group_id], agents=members)
+    numbers = dict(center.numbers)
+    for index, stream in enumerate(traffic.streams):
+        if stream.to in numbers:
+            continue
+        if stream.to not in center.queues:
+            raise ConfigError(
+                f"streams[{index}].to", f"{stream.to!r} is neither a queue nor a number"
+            )
+        numbers[f"sim:{stream.to}"] = Number(number=f"sim:{stream.to}", queue=stream.to)
+    return replace(center, agents=agents, groups=groups, numbers=numbers).validate()
