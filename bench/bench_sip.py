@@ -26,10 +26,11 @@ reports no failed call.
 
 Printed per step: offered rate, achieved rate, calls, failed calls, the caller's
 retransmissions (a B2BUA falling behind shows there first), the B2BUA process's CPU share
-(100 % is one core), and for Helpline the answered records and the drain time; then the
-highest passing rate of each and their ratio. `--profile FILE` samples the Helpline server
-with py-spy over its whole ramp (collapsed stacks of the thread holding the interpreter
-lock, one line per stack).
+(100 % is one core) and its CPU time per call (for Helpline with the writing of records
+after the step, the drain, included), and for Helpline the answered records and the drain
+time; then the highest passing rate of each and their ratio. `--profile FILE` samples the
+Helpline server with py-spy over its whole ramp (collapsed stacks of the thread holding the
+interpreter lock, one line per stack).
 """
 
 from __future__ import annotations
@@ -53,7 +54,15 @@ from helpline.sip.auth import answer_challenge
 from helpline.sip.message import Response, parse_message
 from helpline.store import Store
 from helpline.telephony.sip import set_password
-from sip_load import Step, answers_options, call_step, free_port, ramp, start_agent_phone
+from sip_load import (
+    Step,
+    answers_options,
+    call_step,
+    cpu_seconds,
+    free_port,
+    ramp,
+    start_agent_phone,
+)
 
 BENCH = Path(__file__).resolve().parent
 TENANT = "bench"
@@ -231,11 +240,12 @@ def run_helpline(work: Path, args: argparse.Namespace) -> float:
                     seconds=args.seconds, hold_ms=args.hold_ms, pid=server.pid,
                 )  # fmt: skip
                 offered += result.calls
-                drain_started = time.monotonic()
+                drain_started, drain_cpu = time.monotonic(), cpu_seconds(server.pid)
                 total, answered = asyncio.run(drain(database_url, offered))
                 recorded = total
                 result.answered, answered_before = answered - answered_before, answered
                 result.drain_s = time.monotonic() - drain_started
+                result.drain_cpu_s = cpu_seconds(server.pid) - drain_cpu
                 return result
 
             title = f"Helpline: {args.agents} agents registered, queue -> agent phone"

@@ -81,6 +81,12 @@ class Step:
     cpu_s: float  # the B2BUA process's CPU time during the step
     answered: int | None = None  # Helpline only: records of the step's calls an agent answered
     drain_s: float | None = None  # Helpline only: how long those records took to be written
+    drain_cpu_s: float = 0.0  # Helpline only: the server's CPU time while they were written
+
+    @property
+    def cpu_ms_per_call(self) -> float:
+        """The B2BUA's CPU per call, the writing of records behind the calls included."""
+        return 1000.0 * (self.cpu_s + self.drain_cpu_s) / self.calls if self.calls else 0.0
 
     @property
     def achieved(self) -> float:
@@ -148,7 +154,7 @@ def ramp(
     print(f"\n{name}")
     print(
         f"{'offered cps':>12} {'achieved':>9} {'calls':>7} {'failed':>7} {'retrans':>8}"
-        f" {'B2BUA CPU':>10} {'answered':>9} {'drain s':>8}"
+        f" {'B2BUA CPU':>10} {'CPU ms/call':>12} {'answered':>9} {'drain s':>8}"
     )
     best, steps, rate = 0.0, [], start
     while rate <= most:
@@ -158,7 +164,8 @@ def ramp(
         drain = "-" if step.drain_s is None else f"{step.drain_s:.1f}"
         print(
             f"{step.rate:12.1f} {step.achieved:9.1f} {step.calls:7d} {step.failed:7d}"
-            f" {step.retransmissions:8d} {step.cpu_share:9.0%} {answered:>9} {drain:>8}",
+            f" {step.retransmissions:8d} {step.cpu_share:9.0%} {step.cpu_ms_per_call:12.2f}"
+            f" {answered:>9} {drain:>8}",
             flush=True,
         )
         if not step.passed:
