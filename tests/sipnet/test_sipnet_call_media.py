@@ -87,6 +87,7 @@ async def test_the_caller_s_socket_moves_from_our_endpoint_to_the_relay_and_back
 
         # resumed: the relay again
         media.bridge(_session(agent_port), record_to=None)
+        await asyncio.sleep(0.05)  # our last packets, sent before the bridge, land first
         again = len(caller.packets)
         agent.transport.sendto(sent[1].serialize(), (HOST, media.agent_port))
         await asyncio.sleep(0.1)

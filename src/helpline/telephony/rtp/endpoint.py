@@ -1,20 +1,21 @@
-"""An RTP endpoint for a SIP leg that talks to Helpline's own media: prompts, hold music,
-digits, live audio from the engine (e.g. a WebRTC agent), recording.
+"""An RTP endpoint for a SIP leg that talks to Helpline's own media: prompts, hold music, digits,
+live audio from the engine (e.g. a WebRTC agent), recording.
 
-Sending: one `RtpSender` (one SSRC, continuous sequence numbers and timestamps) driven by a
-packet clock every `ptime`. Each tick sends, in this order of precedence, an RFC 4733 digit
-packet, the next frame of the current playback (prompt or looping music), live audio fed by
-`feed`, or silence (helpline.telephony.rtp.leg_audio). Silence is sent rather than nothing so
-that the peer's jitter buffer and any NAT or latching relay on the way keep seeing us (RFC
-4961's symmetric RTP relies on it).
-The clock is scheduled on absolute times (start + n * ptime), so it does not drift; after a
-stall longer than `max_catch_up` it skips ahead (timestamps too: the gap is real time).
+Sending: one `RtpSender` (one SSRC, continuous sequence numbers and timestamps) driven by the
+shared packet clock every `ptime` (packet_clock.py: one timer for every leg). Each tick sends,
+in this order of precedence, an RFC 4733 digit packet, the next frame of the current playback
+(prompt or looping music), live audio fed by `feed`, or silence
+(helpline.telephony.rtp.leg_audio). Silence is sent rather than nothing so that the peer's
+jitter buffer and any NAT or latching relay on the way keep seeing us (RFC 4961's symmetric
+RTP relies on it). The clock is scheduled on absolute times (start + n * ptime), so it does
+not drift; after a stall longer than 200 ms it skips ahead (timestamps too: the gap is real
+time).
 
 Receiving: symmetric RTP as in the relay (send to where the peer's packets come from). Audio
-of the negotiated codec is decoded and handed to `on_audio`, to the recorder and to an
-in-band DTMF detector; telephone-events go to a `DigitReceiver`. The in-band detector is the
-fallback for peers without RFC 4733: once an event packet arrives, it is no longer fed,
-or a phone sending both (some do) would report each key twice.
+of the negotiated codec is decoded and handed to `on_audio`, to the recorder and to an in-band
+DTMF detector; telephone-events go to a `DigitReceiver`. The in-band detector is the fallback
+for peers without RFC 4733: once an event packet arrives, it is no longer fed, or a phone
+sending both (some do) would report each key twice.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from helpline.media.rtp import RtpSender as SequenceClock
 from helpline.media.wav import Side, StereoWavRecorder
 from helpline.sip.sdp import AudioSession
 from helpline.telephony.rtp.leg_audio import RATE, LegRecording, OutboundAudio
+from helpline.telephony.rtp.packet_clock import PacketClock
 from helpline.telephony.rtp.prompts import PromptCache
 from helpline.telephony.rtp.relay import Address, bound_socket, looks_like_rtp
 
@@ -69,7 +71,6 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         rng: random.Random,
         on_digit: DigitCallback | None = None,
         on_audio: AudioCallback | None = None,
-        max_catch_up: float = 0.2,
     ) -> None:
         self.session = session
         self.frame_size = RATE * session.ptime // 1000
@@ -78,7 +79,6 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.on_digit = on_digit
         self.on_audio = on_audio
         self.on_sequenced: SequencedAudio | None = None  # a playout buffer's (bridge.links)
-        self.max_catch_up = max_catch_up
         self.clock = SequenceClock.random(rng, payload_type=session.payload_type)
         self.digit_sender: DigitSender | None = None
         self.digit_receiver: DigitReceiver | None = None
@@ -100,7 +100,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self._digits: deque[tuple[str, int]] = deque()  # (digit, frames left to hold it)
         self._digit_frames = 0
         self._first_packet = True
-        self._pacer: asyncio.Task[None] | None = None
+        self._packet_clock: PacketClock | None = None  # while we send (`start`, `pause`)
         self._recording: LegRecording | None = None
 
     @classmethod
@@ -131,20 +131,24 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
     def start(self) -> None:
         """Run the packet clock (`open` does; again after `pause`: the same stream)."""
-        if not self.running:
-            self._pacer = asyncio.get_running_loop().create_task(self._pace())
+        if self._packet_clock is None:
+            self._packet_clock = PacketClock.of(self.session.ptime)
+            self._packet_clock.join(self)
 
     @property
     def running(self) -> bool:
-        return self._pacer is not None and not self._pacer.done()
+        return self._packet_clock is not None
 
     def pause(self) -> None:
         """Stop sending (and what was playing) but keep the socket: another protocol may
         have the transport meanwhile (`set_protocol`; a SIP bridge hands it to the relay)."""
         self.stop_playback()
-        if self._pacer is not None:
-            self._pacer.cancel()
-            self._pacer = None
+        self._leave_clock()
+
+    def _leave_clock(self) -> None:
+        if self._packet_clock is not None:
+            self._packet_clock.leave(self)
+            self._packet_clock = None
 
     def update(self, session: AudioSession) -> None:
         """A re-INVITE's outcome: hold (direction), moved media (address), another codec.
@@ -231,44 +235,38 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             return sender.start(digit)
         return None
 
-    def _tick(self) -> None:
-        audio = self.outbound.next_frame()
-        if self._recording is not None:
-            self._recording.outbound(audio)
-        if self.transport is None or not self.session.sends:
-            # On hold: no packet, so no sequence number used (RFC 3550 5.1 counts packets
-            # sent), but the timestamp follows the clock, and the next packet is marked as a
-            # talkspurt's first so the peer's jitter buffer resynchronizes.
-            self.clock.advance(self.frame_size)
-            self._first_packet = True
-            return
+    def tick(self) -> None:
+        transport = self.transport
+        sending = transport is not None and self.session.sends
+        if self._recording is not None or not sending:
+            audio = self.outbound.next_frame()
+            if self._recording is not None:
+                self._recording.outbound(audio)
+            if not sending:
+                # On hold: no packet, so no sequence number used (RFC 3550 5.1 counts packets
+                # sent), but the timestamp follows the clock, and the next packet is marked as
+                # a talkspurt's first so the peer's jitter buffer resynchronizes.
+                self.clock.advance(self.frame_size)
+                self._first_packet = True
+                return
+            payload = self.encode(audio)
+        else:  # taken while a digit is sent too: the playback runs on under the digit
+            payload = self.outbound.next_payload(self.encode)
+        assert transport is not None
         packets = self._digit_packets()
         if packets is None:
-            packet = self.clock.packet(
-                self.encode(audio), samples=self.frame_size, marker=self._first_packet
-            )
-            packets = [packet]
-            self._first_packet = False
+            marker, self._first_packet = self._first_packet, False
+            data = self.clock.stamp(payload, samples=self.frame_size, marker=marker)
+            transport.sendto(data, self.remote)
+            self.packets_sent += 1
+            return
         for packet in packets:
-            self.transport.sendto(packet.serialize(), self.remote)
+            transport.sendto(packet.serialize(), self.remote)
             self.packets_sent += 1
 
-    async def _pace(self) -> None:
-        loop = asyncio.get_running_loop()
-        interval = self.session.ptime / 1000
-        due = loop.time()
-        while True:
-            try:
-                self._tick()
-            except Exception:  # a bad frame must not silence the leg for the rest of the call
-                log.exception("rtp endpoint %s: sending a packet failed", self.remote)
-            due += interval
-            late = loop.time() - due
-            if late > self.max_catch_up:  # stalled: skip the lost time, keep timestamps real
-                skipped = int(late / interval)
-                self.clock.advance(skipped * self.frame_size)
-                due += skipped * interval
-            await asyncio.sleep(max(0.0, due - loop.time()))
+    def skip(self, ticks: int) -> None:
+        """The packet clock stalled: the lost time passes unsent (`packet_clock.py`)."""
+        self.clock.advance(ticks * self.frame_size)
 
     # --- receiving ---------------------------------------------------------------------
 
@@ -350,7 +348,6 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
     def close(self) -> None:
         self.stop_playback()
-        if self._pacer is not None:
-            self._pacer.cancel()
+        self._leave_clock()
         if self.transport is not None:
             self.transport.close()

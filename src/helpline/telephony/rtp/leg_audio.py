@@ -2,16 +2,21 @@
 
 `OutboundAudio` is what each tick of the packet clock sends when no RFC 4733 digit is being
 sent: the next frame of the current playback (a prompt, or looping music), else live audio fed
-by a bridge (`feed`), else silence. `LegRecording` places both directions of the leg in a
-stereo WAV: what we send by frame count (the packet clock does not drift), what we receive by
-RTP timestamp from the first packet's arrival, so jitter does not smear it (RFC 3550 5.1).
+by a bridge (`feed`), else silence. `next_payload` gives that frame already encoded: a
+playback is encoded a second at a time and silence once per codec, so a caller waiting with
+music costs a slice of bytes per packet, not a numpy call (most of a queue's calls are that).
+`LegRecording` places both directions of the leg in a stereo WAV: what we send by frame count
+(the packet clock does not drift), what we receive by RTP timestamp from the first packet's
+arrival, so jitter does not smear it (RFC 3550 5.1).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -21,6 +26,9 @@ from helpline.media.wav import Side, StereoWavRecorder
 
 RATE = 8000
 MAX_FEED = RATE // 5  # live audio queued at most 200 ms ahead: latency stays bounded
+ENCODED_BLOCK = RATE  # a playback is encoded this many samples (1 s) at a time
+Encoder = Callable[[Pcm], bytes]  # a G.711 encoder: int16 samples -> one octet each
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -29,6 +37,10 @@ class _Playback:
     loop: bool
     done: asyncio.Future[None]
     position: int = 0
+    # samples [block_start, block_start + len(block)) encoded by `block_encoder`
+    block: bytes = b""
+    block_start: int = 0
+    block_encoder: Encoder | None = None
 
     def frame(self, size: int) -> Pcm | None:
         """The next `size` samples (the last frame padded with silence); None when over."""
@@ -43,6 +55,24 @@ class _Playback:
             return np.concatenate([chunk, self.samples[: self.position]])[:size]
         return chunk if len(chunk) == size else np.pad(chunk, (0, size - len(chunk)))
 
+    def payload(self, size: int, encode: Encoder) -> bytes | None:
+        """`frame`, encoded: the same samples, cut from a block encoded ahead (the last frame,
+        padded or across the loop's seam, is encoded on its own)."""
+        length = len(self.samples)
+        if self.position >= length:
+            if not self.loop or length == 0:
+                return None
+            self.position = 0
+        if self.position + size > length:
+            frame = self.frame(size)
+            return None if frame is None else encode(frame)
+        start = self.position - self.block_start
+        if encode is not self.block_encoder or start < 0 or start + size > len(self.block):
+            self.block_start, self.block_encoder, start = self.position, encode, 0
+            self.block = encode(self.samples[self.position : self.position + ENCODED_BLOCK])
+        self.position += size
+        return self.block[start : start + size]
+
 
 class OutboundAudio:
     """Playbacks in turn, then live audio, then silence: one frame at a time."""
@@ -51,6 +81,7 @@ class OutboundAudio:
         self.frame_size = frame_size
         self._playbacks: deque[_Playback] = deque()
         self._live = np.zeros(0, dtype=np.int16)
+        self._silence: tuple[Encoder, bytes] | None = None  # (encoder, a frame of silence)
 
     def play(self, pcm: Pcm, *, loop: bool) -> asyncio.Future[None]:
         """Queue int16 audio after what is playing; the future resolves when it has been
@@ -78,18 +109,39 @@ class OutboundAudio:
         self._live = np.zeros(0, dtype=np.int16)
 
     def next_frame(self) -> Pcm:
-        while self._playbacks:
-            playback = self._playbacks[0]
-            frame = playback.frame(self.frame_size)
-            if frame is not None:
-                return frame
-            self._playbacks.popleft()
-            if not playback.done.done():
-                playback.done.set_result(None)
+        frame = self._from_playbacks(_Playback.frame)
+        if frame is not None:
+            return frame
         if len(self._live):
             frame, self._live = self._live[: self.frame_size], self._live[self.frame_size :]
             return np.pad(frame, (0, self.frame_size - len(frame)))
         return np.zeros(self.frame_size, dtype=np.int16)
+
+    def next_payload(self, encode: Encoder) -> bytes:
+        """`encode(next_frame())`, with less work: see the module's docstring."""
+        payload = self._from_playbacks(_Playback.payload, encode)
+        if payload is not None:
+            return payload
+        if len(self._live):
+            return encode(self.next_frame())
+        silence = self._silence
+        if silence is None or silence[0] is not encode:
+            silence = self._silence = (encode, encode(np.zeros(self.frame_size, np.int16)))
+        return silence[1]
+
+    def _from_playbacks(self, take: Callable[..., _T | None], *args: object) -> _T | None:
+        """`take(playback, frame_size, *args)` of the first playback not over; the ones over
+        are dropped and their futures resolved. None when no playback is left."""
+        playbacks = self._playbacks
+        while playbacks:
+            playback = playbacks[0]
+            got = take(playback, self.frame_size, *args)
+            if got is not None:
+                return got
+            playbacks.popleft()
+            if not playback.done.done():
+                playback.done.set_result(None)
+        return None
 
 
 class LegRecording:
