@@ -239,7 +239,8 @@ def run_helpline(work: Path, args: argparse.Namespace) -> float:
                     work, target, TRUNK_HOST, rate,
                     seconds=args.seconds, hold_ms=args.hold_ms, pid=server.pid,
                 )  # fmt: skip
-                offered += result.calls
+                # a call sipp saw fail may have no record: one refused with 503 never started
+                offered += result.calls - result.failed
                 drain_started, drain_cpu = time.monotonic(), cpu_seconds(server.pid)
                 total, answered = asyncio.run(drain(database_url, offered))
                 recorded = total
