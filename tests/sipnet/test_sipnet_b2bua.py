@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
 from sipnet_support import (
     CENTER,
@@ -24,6 +25,9 @@ from sipnet_support import (
 )
 
 from helpline.sip.message import Request, Response
+from helpline.sip.transaction_base import TimerConfig
+
+FAST = TimerConfig(t1=0.1)  # 64*T1 = 6.4 s
 
 QUICK = {
     **CENTER,
@@ -167,6 +171,90 @@ async def test_our_2xx_is_retransmitted_until_the_ack(tmp_path: Path) -> None:
                 trunk.inbox.get_nowait()
             await asyncio.sleep(1.5)  # past the next retransmission (2*T1)
             assert trunk.inbox.empty()
+        finally:
+            trunk.close()
+
+
+def _invite(trunk: RawPeer, uri: str, call_id: str, *, cseq: int = 1, to: str = "") -> bytes:
+    invite = raw_request(
+        trunk,
+        "INVITE",
+        uri,
+        call_id=call_id,
+        cseq=cseq,
+        body=offer_sdp(TRUNK_HOST),
+        extra="Content-Type: application/sdp\r\n",
+    )
+    return invite.replace(f"To: <{uri}>".encode(), f"To: {to}".encode()) if to else invite
+
+
+async def _unacked_call(server: Any, trunk: RawPeer) -> tuple[str, str, Response]:
+    """A call from the trunk answered by us, our 2xx resent at FAST's T1 and never ACKed."""
+    server.sip.b2bua.acks.timers = FAST
+    uri, call_id = f"sip:100@127.0.0.1:{server.port}", uuid.uuid4().hex
+    trunk.send(_invite(trunk, uri, call_id))
+    ok = await trunk.expect(200)
+    assert isinstance(ok, Response)
+    return uri, call_id, ok
+
+
+async def test_no_ack_for_our_2xx_in_64_t1_ends_the_call_with_our_bye(tmp_path: Path) -> None:
+    """13.3.1.4: our 2xx to the caller goes out at T1, doubling to T2, and with no ACK in
+    64*T1 the dialog is ended with a BYE; the record says the system ended it (no_ack)."""
+    async with sip_server(tmp_path) as server:
+        trunk = await RawPeer.open(TRUNK_HOST, server.port)
+        try:
+            _, _, ok = await _unacked_call(server, trunk)
+            (call,) = server.sip.b2bua.calls.values()
+            resent = 0
+            while True:
+                _, message = await trunk.next(timeout=64 * FAST.t1 + 2)
+                if isinstance(message, Response) and message.cseq.number == 1:
+                    assert message.serialize() == ok.serialize()  # the same 2xx, unchanged
+                    resent += 1
+                elif isinstance(message, Request) and message.method == "BYE":
+                    break
+            # T1 doubling to T2 (4 s) within 6.4 s: after 0.1, 0.3, 0.7, 1.5, 3.1 s
+            assert 4 <= resent <= 6
+            trunk.send(reply(message, 200))
+            (record,) = await _records(server)
+            assert (record.call_id, record.end_reason) == (call.call_id, "no_ack")
+            assert not server.sip.b2bua.calls and len(server.sip.b2bua.acks) == 0
+        finally:
+            trunk.close()
+
+
+async def test_a_reinvite_from_the_caller_stands_for_its_lost_ack(tmp_path: Path) -> None:
+    """The caller could only send a re-INVITE once our 2xx had reached it (14.1): its ACK was
+    lost, not our answer. We stop resending that 2xx and the call goes on past 64*T1."""
+    async with sip_server(tmp_path) as server:
+        trunk = await RawPeer.open(TRUNK_HOST, server.port)
+        try:
+            uri, call_id, ok = await _unacked_call(server, trunk)
+            to = ok.headers.get("To") or ""
+            trunk.send(_invite(trunk, uri, call_id, cseq=2, to=to))
+            while True:
+                refreshed = await trunk.expect(200)
+                assert isinstance(refreshed, Response)
+                if refreshed.cseq.number == 2:
+                    break
+            ack = _ack_for(trunk, refreshed, uri, call_id).replace(b"CSeq: 1 ", b"CSeq: 2 ")
+            trunk.send(ack)
+            await asyncio.sleep(0.3)
+            while not trunk.inbox.empty():  # an initial 2xx may have crossed the re-INVITE
+                trunk.inbox.get_nowait()
+            await asyncio.sleep(64 * FAST.t1 + 0.5)
+            assert trunk.inbox.empty()  # no more 2xx, and no BYE: the call is alive
+            (call,) = server.sip.b2bua.calls.values()
+            assert call.caller.acked and not call.ended
+            trunk.send(
+                raw_request(trunk, "BYE", uri, call_id=call_id, cseq=3).replace(
+                    f"To: <{uri}>".encode(), f"To: {to}".encode()
+                )
+            )
+            assert isinstance(await trunk.expect(200), Response)
+            (record,) = await _records(server)
+            assert record.end_reason != "no_ack"
         finally:
             trunk.close()
 

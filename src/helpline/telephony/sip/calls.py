@@ -4,8 +4,8 @@ Leg A: an INVITE from a trunk to a hotline number is a `CallArrived`; it gets 10
 (its transaction's own), 180 Ringing at once, and 200 OK with our SDP answer when the
 engine first gives it something to hear (a prompt, the queue, an agent: issue 7 point 3).
 We retransmit that 2xx over UDP until the ACK (RFC 3261 13.3.1.4), as our 2xx to a re-INVITE
-in either leg (`acks`, `reinvites.AwaitedAcks`). A BYE, or a CANCEL before the answer (487
-to the INVITE, 9.2), is a `CallHungUp` from the customer.
+in either leg, one way for all (`acks`, `reinvites.AwaitedAcks`). A BYE, or a CANCEL before
+the answer (487 to the INVITE, 9.2), is a `CallHungUp` from the customer.
 
 Legs B (`agent_legs.AgentSide`): `OfferCall` rings an agent's registered SIP phone.
 `Hangup` ends every leg. The media (`media.CallMedia`, driven by `audio.CallerAudio`): the
@@ -22,6 +22,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from pathlib import Path
 
 from helpline.core import commands as cmd
@@ -53,7 +54,7 @@ from helpline.telephony.webrtc.prompts import PromptLibrary
 log = logging.getLogger("helpline.sip")
 
 HANGUP_STATUS = {"unknown_number": 404}  # the engine's reason -> leg A's final response
-T1, T2 = DEFAULT_TIMERS.t1, DEFAULT_TIMERS.t2
+T1 = DEFAULT_TIMERS.t1
 # (tenant id, call id, WAV path, duration in seconds): store it, point the record at it
 RecordingSink = Callable[[str, str, Path, float], Awaitable[None]]
 
@@ -185,39 +186,27 @@ class B2BUA(AgentSide, CallerAudio, InDialogRequests):
         call.media_seen = (0, self.stack.clock())
         if call.session is not None:
             call.media.caller_session(call.session)
-        if not caller.source.reliable:
-            self._retransmit_ok(call, T1, 0.0)
+        # resent until its ACK, as our 2xx to a re-INVITE is; none in 64*T1 ends the call
+        on_no_ack = partial(self._caller_never_acked, call)
+        reliable = caller.source.reliable
+        self.acks.answered(caller.transaction, caller.ok, reliable=reliable, on_no_ack=on_no_ack)
 
-    def _retransmit_ok(self, call: SipCall, interval: float, waited: float) -> None:
-        caller = call.caller
-        if waited >= 64 * T1:  # no ACK (13.3.1.4): the dialog ends
-            caller.acked = True
-            self._bye_caller(call)
-            self._hung_up(call, ev.Party.SYSTEM, "no_ack")
-            return
-
-        def again() -> None:
-            if caller.acked or caller.ended or caller.ok is None:
-                return
-            self.stack.send_stateless(caller.ok, caller.source)
-            self._retransmit_ok(call, min(2 * interval, T2), waited + interval)
-
-        caller.retransmit = asyncio.get_running_loop().call_later(interval, again)
+    def _caller_never_acked(self, call: SipCall) -> None:
+        """No ACK for our 2xx in 64*T1 (13.3.1.4): the dialog is ended with a BYE."""
+        call.caller.acked = True
+        self._bye_caller(call)
+        self._hung_up(call, ev.Party.SYSTEM, "no_ack")
 
     def on_ack(self, ack: Request) -> None:
-        if self.acks.ack(ack):  # for our 2xx to a re-INVITE, in either leg
-            return
+        self.acks.ack(ack)  # our 2xx to it, to an INVITE or a re-INVITE in either leg, stops
         call = self._by_sip_call_id.get(ack.call_id)
         if call is None or ack.call_id != call.caller.invite.call_id:
             return
         if ack.cseq.number != call.caller.invite.cseq.number:
-            return  # a late ACK for a re-INVITE's 2xx we gave up on or stopped resending
+            return  # for a re-INVITE's 2xx
         caller = call.caller
         if caller.acked:
-            return
-        caller.acked = True
-        if caller.retransmit is not None:
-            caller.retransmit.cancel()
+            return  # a retransmission, or late: we gave up and sent our BYE
         if ack.body and call.session is None and caller.offer is not None and call.media:
             try:
                 call.session = accept_answer(caller.offer, parse_sdp(ack.body))
@@ -226,6 +215,13 @@ class B2BUA(AgentSide, CallerAudio, InDialogRequests):
                     self._join(call)  # a Bridge that came before these media were agreed
             except SdpError:
                 log.info("call %s: the ACK's SDP answer is unusable", call.call_id)
+        self._caller_confirmed(call)
+
+    def _caller_confirmed(self, call: SipCall) -> None:
+        """The caller has our 2xx: its ACK came, or a re-INVITE it could only send once our
+        2xx reached it (14.1); a BYE we held back until then goes now (15)."""
+        caller = call.caller
+        caller.acked = True
         if caller.bye_after_ack:
             self._bye_caller(call)
 
@@ -245,8 +241,6 @@ class B2BUA(AgentSide, CallerAudio, InDialogRequests):
         self.acks.drop(bye.call_id)
         if bye.call_id == call.caller.invite.call_id:
             call.caller.ended = True
-            if call.caller.retransmit is not None:
-                call.caller.retransmit.cancel()
             self._hung_up(call, ev.Party.CUSTOMER, "")
             return
         for leg in call.agents.values():
@@ -329,8 +323,6 @@ class B2BUA(AgentSide, CallerAudio, InDialogRequests):
     def _bye_caller(self, call: SipCall) -> None:
         caller = call.caller
         caller.ended = True
-        if caller.retransmit is not None:
-            caller.retransmit.cancel()
         self._bye(caller.dialog, caller.source)
 
     def _forget(self, call: SipCall) -> None:
@@ -346,8 +338,6 @@ class B2BUA(AgentSide, CallerAudio, InDialogRequests):
             self.acks.drop(leg.invite.call_id)
             if leg.retry is not None:
                 leg.retry.cancel()
-        if call.caller.retransmit is not None:
-            call.caller.retransmit.cancel()
         self._close_media(call)
 
     def _close_media(self, call: SipCall) -> None:

@@ -62,6 +62,9 @@ class InDialogRequests:
     def _hung_up(self, call: SipCall, party: ev.Party, reason: str) -> None:
         raise NotImplementedError  # the B2BUA's
 
+    def _caller_confirmed(self, call: SipCall) -> None:
+        raise NotImplementedError  # the B2BUA's
+
     def on_reinvite(self, transaction: ServerTransaction, invite: Request) -> None:
         self.acks.arrived(invite)
         call = self._by_sip_call_id.get(invite.call_id)
@@ -80,6 +83,16 @@ class InDialogRequests:
                     self._agent_reinvite(transaction, invite, call, leg)
                 return
         caller = call.caller if call is not None else None
+        if (
+            call is not None
+            and caller is not None
+            and invite.call_id == caller.invite.call_id
+            and invite.to.tag == caller.tag
+            and caller.answered
+            and not caller.acked
+            and invite.cseq.number > caller.invite.cseq.number
+        ):
+            self._caller_confirmed(call)  # our 2xx reached it, only its ACK was lost (14.1)
         if (
             call is None
             or caller is None

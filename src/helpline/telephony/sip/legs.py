@@ -58,7 +58,6 @@ class CallerLeg:
     bye_after_ack: bool = False
     dialog: Dialog | None = None
     ok: Response | None = None
-    retransmit: asyncio.TimerHandle | None = None
 
 
 @dataclass(eq=False)

@@ -76,7 +76,7 @@ class _Awaited:
 
 
 class AwaitedAcks:
-    """Our 2xx answers to peers' re-INVITEs that have not been ACKed yet, by `ack_key`."""
+    """Our 2xx answers to peers' INVITEs and re-INVITEs not ACKed yet, by `ack_key`."""
 
     def __init__(self, stack: SipStack, timers: TimerConfig = DEFAULT_TIMERS) -> None:
         self.stack = stack
@@ -102,8 +102,11 @@ class AwaitedAcks:
         reliable: bool,
         on_no_ack: Callable[[], None],
     ) -> None:
-        """`ok` was just sent on `transaction` (a re-INVITE's): keep it until its ACK."""
-        key = ack_key(transaction.request)
+        """`ok` was just sent on `transaction` (an INVITE's or a re-INVITE's): keep it until
+        its ACK. Keyed by the dialog's tags as the ACK has them: ours is in `ok`'s To, which
+        an initial INVITE's own To lacks (12.1.1)."""
+        invite = transaction.request
+        key = (invite.call_id, invite.from_.tag or "", ok.to.tag or "", invite.cseq.number)
         self._stop(key)
         loop = asyncio.get_running_loop()
         awaited = _Awaited(transaction, ok, on_no_ack, self.timers.t1)
