@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -38,7 +39,7 @@ from helpline.media.tones import resample
 from helpline.telephony.sip.legs import AgentLeg, SipCall
 from helpline.telephony.sip.voicemail import SipVoicemail, beep_after
 from helpline.telephony.webrtc.audio import RATE as LIBRARY_RATE
-from helpline.telephony.webrtc.prompts import PromptLibrary
+from helpline.telephony.webrtc.prompts import PromptLibrary, queue_greeting, queue_music
 
 log = logging.getLogger("helpline.sip")
 
@@ -201,17 +202,10 @@ class CallerAudio:
     async def _play_queue_audio(
         self, call: SipCall, command: cmd.PlayQueueAudio, serial: int
     ) -> None:
-        greeting = None
-        if command.greeting_text or (command.greeting and command.greeting.audio):
-            language = command.greeting.language if command.greeting else None
-            audio = command.greeting.audio if command.greeting else None
-            try:
-                greeting = await self._samples_of(
-                    call.tenant_id, command.greeting_text, audio, language
-                )
-            except Exception:
-                log.exception("call %s: the greeting could not be rendered", call.call_id)
-        music = await self._music(call.tenant_id, command.hold_music)
+        render = partial(self._samples_of, call.tenant_id)
+        greeting = await queue_greeting(command, render, call.call_id)
+        load = partial(self._music, call.tenant_id)
+        music = await queue_music(load, command.hold_music, call.call_id)
         if not await self._media_ready(call, serial) or call.media is None:
             return
         if greeting is not None:

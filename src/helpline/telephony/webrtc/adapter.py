@@ -35,7 +35,12 @@ from helpline.telephony.webrtc.calls import AgentLine, Channel, LineMedia, WebCa
 from helpline.telephony.webrtc.inband import inband_detector
 from helpline.telephony.webrtc.legs import Leg, MediaLeg
 from helpline.telephony.webrtc.lines import AgentLines
-from helpline.telephony.webrtc.prompts import PromptLibrary, tenant_folder
+from helpline.telephony.webrtc.prompts import (
+    PromptLibrary,
+    queue_greeting,
+    queue_music,
+    tenant_folder,
+)
 from helpline.telephony.webrtc.recording import CallRecording
 from helpline.telephony.webrtc.voicemail import Voicemail
 
@@ -170,22 +175,11 @@ class WebRtcTelephony(AgentLines):
     async def _play_queue_audio(
         self, call: WebCall, command: cmd.PlayQueueAudio, serial: int
     ) -> None:
-        greeting = None
-        try:  # a broken upload must not leave the caller in silence (R5): the default plays
-            samples = await self.prompts.hold_music(call.tenant_id, command.hold_music)
-            music = Clip(samples, loop=True)
-        except Exception:
-            log.exception("call %s: the hold music could not be loaded", call.call_id)
-            music = Clip(self.prompts.default_music(), loop=True)
-        if command.greeting_text or (command.greeting and command.greeting.audio):
-            language = command.greeting.language if command.greeting else None
-            audio = command.greeting.audio if command.greeting else None
-            try:
-                greeting = await self._samples_of(
-                    call.tenant_id, command.greeting_text, audio, language
-                )
-            except Exception:
-                log.exception("call %s: the greeting could not be rendered", call.call_id)
+        # a broken upload must not leave the caller in silence (R5): the default plays
+        load = partial(self.prompts.hold_music, call.tenant_id)
+        music = Clip(await queue_music(load, command.hold_music, call.call_id), loop=True)
+        render = partial(self._samples_of, call.tenant_id)
+        greeting = await queue_greeting(command, render, call.call_id)
         if call.ended or call.audio_serial != serial:
             return
         call.leg.out.source = music if greeting is None else Clip(greeting, then=music)

@@ -19,10 +19,13 @@ import re
 import struct
 import wave
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
+from helpline.core import commands as cmd
 from helpline.telephony.webrtc.audio import RATE, Samples, to_rate
 
 log = logging.getLogger("helpline.webrtc")
@@ -160,6 +163,38 @@ class PromptLibrary:
         if self._music is None:
             self._music = synth_music()
         return self._music
+
+
+T = TypeVar("T")
+# renders a prompt: (its text, the name of its uploaded audio, its language) -> samples
+Render = Callable[[str | None, str | None, str | None], Awaitable[T]]
+
+
+async def queue_greeting(command: cmd.PlayQueueAudio, render: Render[T], call_id: str) -> T | None:
+    """The greeting a queue plays once before its music (seed 000 2h), rendered by the
+    adapter at its own rate; None when the queue has none, or when it cannot be rendered
+    (logged: the caller hears the music rather than nothing)."""
+    greeting = command.greeting
+    audio = greeting.audio if greeting else None
+    if not command.greeting_text and not audio:
+        return None
+    try:
+        return await render(command.greeting_text, audio, greeting.language if greeting else None)
+    except Exception:
+        log.exception("call %s: the greeting could not be rendered", call_id)
+        return None
+
+
+async def queue_music(
+    load: Callable[[str | None], Awaitable[T]], name: str | None, call_id: str
+) -> T:
+    """The queue's hold music by name, loaded by the adapter at its own rate; the default
+    music when that one fails, so a broken upload never leaves a caller in silence."""
+    try:
+        return await load(name)
+    except Exception:
+        log.exception("call %s: the hold music could not be loaded", call_id)
+        return await load(None)
 
 
 def tenant_folder(tenant_id: str) -> str:
