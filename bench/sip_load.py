@@ -123,6 +123,10 @@ def call_step(
     `target`, each held `hold_ms`; returns when sipp has ended every call."""
     calls = max(1, round(rate * seconds))
     step_dir = work / f"rate-{rate:g}"
+    serial = 1
+    while step_dir.exists():  # the same rate held for more steps (`ramp`'s steps_per_rate)
+        serial += 1
+        step_dir = work / f"rate-{rate:g}-{serial}"
     step_dir.mkdir()
     cpu_before, started = cpu_seconds(pid), time.monotonic()
     caller = subprocess.Popen(
@@ -147,10 +151,19 @@ def call_step(
 
 
 def ramp(
-    name: str, run: Callable[[float], Step], start: float, factor: float, most: float
+    name: str,
+    run: Callable[[float], Step],
+    start: float,
+    factor: float,
+    most: float,
+    *,
+    steps_per_rate: int = 1,
 ) -> tuple[float, list[Step]]:
-    """Raise the rate by `factor` from `start` until a step fails or `most` is passed;
-    prints each step. Returns the highest rate with no failed call (0 if none) and the steps."""
+    """Raise the rate by `factor` from `start` until a step fails or `most` is passed, each
+    rate held for `steps_per_rate` steps in a row (a rate passes when all of them do: a
+    server's state of past calls, kept 64*T1 for retransmissions, is only in full from the
+    second 32 s on); prints each step. Returns the highest rate with no failed call (0 if
+    none) and the steps."""
     print(f"\n{name}")
     print(
         f"{'offered cps':>12} {'achieved':>9} {'calls':>7} {'failed':>7} {'retrans':>8}"
@@ -158,18 +171,19 @@ def ramp(
     )
     best, steps, rate = 0.0, [], start
     while rate <= most:
-        step = run(rate)
-        steps.append(step)
-        answered = "-" if step.answered is None else str(step.answered)
-        drain = "-" if step.drain_s is None else f"{step.drain_s:.1f}"
-        print(
-            f"{step.rate:12.1f} {step.achieved:9.1f} {step.calls:7d} {step.failed:7d}"
-            f" {step.retransmissions:8d} {step.cpu_share:9.0%} {step.cpu_ms_per_call:12.2f}"
-            f" {answered:>9} {drain:>8}",
-            flush=True,
-        )
-        if not step.passed:
-            break
+        for _ in range(steps_per_rate):
+            step = run(rate)
+            steps.append(step)
+            answered = "-" if step.answered is None else str(step.answered)
+            drain = "-" if step.drain_s is None else f"{step.drain_s:.1f}"
+            print(
+                f"{step.rate:12.1f} {step.achieved:9.1f} {step.calls:7d} {step.failed:7d}"
+                f" {step.retransmissions:8d} {step.cpu_share:9.0%} {step.cpu_ms_per_call:12.2f}"
+                f" {answered:>9} {drain:>8}",
+                flush=True,
+            )
+            if not step.passed:
+                return best, steps
         best = rate
         rate = round(rate * factor, 1)
     return best, steps
