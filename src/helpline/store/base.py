@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar, cast
 from sqlalchemy import CursorResult, Result, Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import StatementError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from helpline.core.errors import ClientError, HelplineError
 
@@ -77,6 +77,24 @@ class SessionScope:
         except StatementError as exc:
             # our own errors raised while binding parameters (`InvalidText`) come out as
             # themselves, not wrapped, so the API maps them to 4xx
+            if isinstance(exc.orig, HelplineError):
+                raise exc.orig from None
+            raise
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection in a transaction, for statements on tables that need none of an
+        ORM session's work (a group commit's executemany: the session's begin and commit
+        cost more than a batch of ten calls' rows). Bound to a unit of work, it is that
+        session's connection, in its transaction."""
+        try:
+            if self.session is not None:
+                yield await self.session.connection()
+                return
+            engine: AsyncEngine = self.maker.kw["bind"]
+            async with engine.begin() as conn:
+                yield conn
+        except StatementError as exc:
             if isinstance(exc.orig, HelplineError):
                 raise exc.orig from None
             raise
