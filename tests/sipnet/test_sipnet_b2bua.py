@@ -259,6 +259,44 @@ async def test_a_reinvite_from_the_caller_stands_for_its_lost_ack(tmp_path: Path
             trunk.close()
 
 
+async def test_a_late_offer_s_answer_in_the_ack_is_taken_after_a_reinvite(
+    tmp_path: Path,
+) -> None:
+    """The caller's INVITE had no SDP: our 2xx carries the offer and its answer can only come
+    in the ACK (13.2.1). A re-INVITE before that ACK must not stop the 2xx being resent (the
+    caller resends its ACK for each), nor make us drop the answer when the ACK comes."""
+    async with sip_server(tmp_path) as server:
+        server.sip.b2bua.acks.timers = FAST
+        trunk = await RawPeer.open(TRUNK_HOST, server.port)
+        try:
+            uri, call_id = f"sip:100@127.0.0.1:{server.port}", uuid.uuid4().hex
+            trunk.send(raw_request(trunk, "INVITE", uri, call_id=call_id))  # no offer
+            ok = await trunk.expect(200)
+            assert isinstance(ok, Response) and b"m=audio" in ok.body  # our offer
+            (call,) = server.sip.b2bua.calls.values()
+            to = ok.headers.get("To") or ""
+            trunk.send(_invite(trunk, uri, call_id, cseq=2, to=to))
+            while True:  # our 2xx to the INVITE is still resent after the re-INVITE
+                _, message = await trunk.next(timeout=3)
+                if isinstance(message, Response) and message.cseq.number == 1:
+                    break
+            assert call.session is None and not call.caller.acked
+            ack = raw_request(
+                trunk,
+                "ACK",
+                uri,
+                call_id=call_id,
+                body=offer_sdp(TRUNK_HOST),
+                extra="Content-Type: application/sdp\r\n",
+            )
+            trunk.send(ack.replace(f"To: <{uri}>".encode(), f"To: {to}".encode()))
+            await poll(lambda: call.session is not None, "the ACK's answer")
+            assert call.caller.acked and call.media is not None
+            assert call.media.caller is not None  # our endpoint sends to the answer's address
+        finally:
+            trunk.close()
+
+
 async def test_a_reinvite_is_answered_in_its_dialog_not_taken_for_a_new_call(
     tmp_path: Path,
 ) -> None:

@@ -205,8 +205,8 @@ class B2BUA(AgentSide, CallerAudio, InDialogRequests):
         if ack.cseq.number != call.caller.invite.cseq.number:
             return  # for a re-INVITE's 2xx
         caller = call.caller
-        if caller.acked:
-            return  # a retransmission, or late: we gave up and sent our BYE
+        # the answer to our offer (the INVITE had none) is taken from the ACK even when the
+        # dialog already counts as confirmed: it is in this ACK and nowhere else (13.2.1)
         if ack.body and call.session is None and caller.offer is not None and call.media:
             try:
                 call.session = accept_answer(caller.offer, parse_sdp(ack.body))
@@ -215,7 +215,8 @@ class B2BUA(AgentSide, CallerAudio, InDialogRequests):
                     self._join(call)  # a Bridge that came before these media were agreed
             except SdpError:
                 log.info("call %s: the ACK's SDP answer is unusable", call.call_id)
-        self._caller_confirmed(call)
+        if not caller.acked:  # else a retransmission, or late: we gave up and sent our BYE
+            self._caller_confirmed(call)
 
     def _caller_confirmed(self, call: SipCall) -> None:
         """The caller has our 2xx: its ACK came, or a re-INVITE it could only send once our

@@ -66,8 +66,18 @@ class InDialogRequests:
         raise NotImplementedError  # the B2BUA's
 
     def on_reinvite(self, transaction: ServerTransaction, invite: Request) -> None:
-        self.acks.arrived(invite)
         call = self._by_sip_call_id.get(invite.call_id)
+        # Our 2xx carried an offer (the caller's INVITE had none) whose answer comes in the
+        # ACK only (13.2.1): while it has not come, that 2xx is resent, so the caller, who
+        # resends its ACK for each one, can still give it, re-INVITE or not.
+        answer_awaited = (
+            call is not None
+            and invite.call_id == call.caller.invite.call_id
+            and call.caller.answered
+            and call.session is None
+        )
+        if not answer_awaited:
+            self.acks.arrived(invite)
         if call is not None and invite.call_id != call.caller.invite.call_id:
             leg = next(
                 (leg for leg in call.agents.values() if leg.invite.call_id == invite.call_id),
@@ -90,6 +100,7 @@ class InDialogRequests:
             and invite.to.tag == caller.tag
             and caller.answered
             and not caller.acked
+            and not answer_awaited
             and invite.cseq.number > caller.invite.cseq.number
         ):
             self._caller_confirmed(call)  # our 2xx reached it, only its ACK was lost (14.1)

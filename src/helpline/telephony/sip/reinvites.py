@@ -158,7 +158,7 @@ class AwaitedAcks:
         if awaited is None:
             return
         self._stop(key)
-        log.info("SIP: no ACK for our 2xx to re-INVITE %s (CSeq %d): ending it", key[0], key[3])
+        log.info("SIP: no ACK for our 2xx to INVITE %s (CSeq %d): ending it", key[0], key[3])
         awaited.on_no_ack()
 
     def _stop(self, key: AckKey) -> None:
