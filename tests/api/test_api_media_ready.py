@@ -9,14 +9,11 @@ retried until the lock goes.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from api_support import run_server
+from api_support import poll, run_server
 from sqlalchemy import select
 
 from helpline.api.deps import app_state_of
@@ -33,14 +30,6 @@ CENTER = {
     "groups": [{"id": "team", "agents": ["alice"]}],
     "agents": [{"id": "alice"}],
 }
-
-
-async def _until(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def _media_webhooks(database_url: str, tenant_id: str) -> list[dict[str, object]]:
@@ -88,7 +77,10 @@ async def test_a_voicemail_and_a_recording_wait_out_a_locked_database(tmp_path: 
                     raise ConnectionResetError("connection lost before the commit's ack")
                 return True
 
-            await _until(lambda: runtime.writer.retries >= 2, "the writer to retry")
+            async def retried() -> bool:
+                return runtime.writer.retries >= 2
+
+            await poll(retried, timeout=10.0, what="the writer to retry")
             row = await state.store.records.get_record(tenant, "c1")  # WAL: readers read
             assert row is not None and row.voicemail_url is None
         await runtime.settle()
