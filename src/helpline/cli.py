@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.metadata
 import importlib.resources
 import json
 import os
@@ -29,6 +30,7 @@ from rich.console import Console
 from helpline.api.app import create_app
 from helpline.cli_simulate import add_simulate_command
 from helpline.cli_sip import add_sip_options, settings_error, sip_settings
+from helpline.compiled import BUILD
 from helpline.config import center_document, load_center, parse_center
 from helpline.core.errors import HelplineError
 from helpline.settings import Settings
@@ -215,10 +217,23 @@ def _database_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("helpline")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="helpline",
         description="Helpline: an open-source, self-hosted programmable contact center.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"helpline {_version()}, engine {BUILD.description}",
+        help="print the version and which build of the engine runs (compiled or pure Python)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -36,14 +36,11 @@ class HeapOnly(Replication):
 def engine_log(replication: Replication) -> list[tuple[str, Any, float, list[Any]]]:
     """Run it, keeping every event the engine is given, when, and the commands it gives."""
     log: list[tuple[str, Any, float, list[Any]]] = []
-    handle = replication.engine.handle
 
-    def logged(event: ev.Event, now: float) -> list[cmd.Command]:
-        out = handle(event, now)
+    def logged(event: ev.Event, now: float, out: list[cmd.Command]) -> None:
         log.append((type(event).__name__, plain(event), now, [plain(c) for c in out]))
-        return out
 
-    replication.engine.handle = logged  # type: ignore[method-assign]
+    replication.observer = logged
     replication.run()
     return log
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 
 class Direction(StrEnum):
@@ -46,7 +46,7 @@ class Leg(NamedTuple):
     external_number: str | None = None
 
 
-_tuple_new = tuple.__new__
+_tuple_new: Final = tuple.__new__
 
 
 def new_leg(  # noqa: PLR0917 (the fields, in order: a named tuple's constructor)
@@ -102,7 +102,8 @@ class CallRecord:
     """The one record of a call. Frozen, but without slots: the engine writes one per call
     through `new_record`, which fills the instance's dict at once, where a frozen dataclass's
     `__init__` sets each of the 26 fields through `object.__setattr__` (issue 3: that was
-    about 5% of a simulated caller)."""
+    about 5% of a simulated caller). Compiled (hatch_build.py) it is a native class without a
+    dict, and `native_record` writes its fields straight into the object instead."""
 
     call_id: str
     direction: Direction
@@ -132,7 +133,11 @@ class CallRecord:
     data: dict[str, str] = field(default_factory=dict)
 
 
-_new_object = object.__new__
+_new_object: Final = object.__new__
+# Compiled by mypyc (hatch_build.py), `CallRecord` is a native class with no `__dict__` to
+# fill: the engine builds its records with `native_record.native_record` then, and this
+# module's `new_record` falls back to the class call.
+COMPILED: Final = "__dict__" not in dir(CallRecord)  # no instance dict: a native class
 
 
 def new_record(fields: dict[str, Any]) -> CallRecord:
@@ -140,6 +145,8 @@ def new_record(fields: dict[str, Any]) -> CallRecord:
     same frozen record, built in one dict update (tests/core/test_records.py checks that the
     engine's records equal the dataclass-built ones, field for field). A dict, not keywords:
     a call with 26 keywords packs them into a dict of its own first (0.7 us a record)."""
+    if COMPILED:
+        return CallRecord(**fields)
     record: CallRecord = _new_object(CallRecord)
     record.__dict__.update(fields)
     return record

@@ -17,7 +17,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+from mypy_extensions import mypyc_attr
 
 from helpline.core import commands as cmd
 from helpline.core import events as ev
@@ -30,15 +32,26 @@ from helpline.core.states import CallState
 from helpline.sim.stats import Collector
 from helpline.sim.traffic import ArrivalProcess, Sampler, StreamDoc, TrafficDoc, staffed_center
 
-# heap event kinds
-_ARRIVAL, _TIMER, _ANSWER, _HANGUP, _ABANDON, _DIGITS, _CUSTOMER, _WRAP_END, _ROUTER, _SAMPLE = (
-    range(10)
-)
-_WAITING = (CallState.QUEUED, CallState.OFFERING)
-_QUEUED = CallState.QUEUED  # a global: `CallState.QUEUED` goes through EnumType.__getattr__
-_BY_CUSTOMER = ev.Party.CUSTOMER
-_StartTimer, _PlayQueueAudio, _OfferCall = cmd.StartTimer, cmd.PlayQueueAudio, cmd.OfferCall
-_Bridge, _WriteCallRecord = cmd.Bridge, cmd.WriteCallRecord
+# heap event kinds. `Final` throughout: compiled (hatch_build.py), a literal is a C constant
+# and any other value a C static, where a plain module global is a dict lookup at every use
+_ARRIVAL: Final = 0
+_TIMER: Final = 1
+_ANSWER: Final = 2
+_HANGUP: Final = 3
+_ABANDON: Final = 4
+_DIGITS: Final = 5
+_CUSTOMER: Final = 6
+_WRAP_END: Final = 7
+_ROUTER: Final = 8
+_SAMPLE: Final = 9
+_WAITING: Final = (CallState.QUEUED, CallState.OFFERING)
+_QUEUED: Final = CallState.QUEUED  # a global: `CallState.QUEUED` goes through EnumType.__getattr__
+_BY_CUSTOMER: Final = ev.Party.CUSTOMER
+_StartTimer: Final = cmd.StartTimer
+_PlayQueueAudio: Final = cmd.PlayQueueAudio
+_OfferCall: Final = cmd.OfferCall
+_Bridge: Final = cmd.Bridge
+_WriteCallRecord: Final = cmd.WriteCallRecord
 
 
 @dataclass(slots=True)
@@ -49,6 +62,7 @@ class _Caller:
     offered: bool = False
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # tests/sim/test_runner_schedule.py
 class Replication:
     """Runs one replication of a traffic document against a center."""
 
@@ -60,6 +74,7 @@ class Replication:
         seed: int,
         base: Path,
         sample_period: float = 60.0,
+        observer: Callable[[ev.Event, float, list[cmd.Command]], None] | None = None,
     ) -> None:
         self.traffic = traffic
         self.center = staffed_center(center, traffic)
@@ -102,6 +117,8 @@ class Replication:
                     group.id,
                 )
         self.sample_period = sample_period
+        # told every event the engine is given, when, and the commands it gave back
+        self.observer = observer
         self.heap: list[tuple[float, int, int, Any, Any]] = []
         # heap entries are (time, serial, kind, a, b): the serial keeps same-time events in the
         # order they were scheduled, and a C counter draws it
@@ -153,7 +170,7 @@ class Replication:
         for agent in self.center.agents.values():
             if agent.routing_type is RoutingType.APP:
                 online = ev.AgentPresenceChanged(agent_id=agent.id, online=True)
-                self._apply(self.engine.handle(online, 0.0))
+                self._handle(online, 0.0)
         for index, process in enumerate(self.arrivals):
             first = process.next_after(0.0)
             if first is not None:
@@ -175,13 +192,9 @@ class Replication:
         heap = self.heap
         pop = heapq.heappop
         push = heapq.heappush
-        timer_fired, offer_answered = ev.new_timer_fired, ev.new_offer_answered
-        hung_up, call_arrived = ev.new_call_hung_up, ev.new_call_arrived
         callers = self.callers
         arrivals = self.arrivals
         targets = self.targets
-        handle = self.engine.handle
-        apply = self._apply
         # a cancelled timer is no longer among the engine's live timers: it is dropped here
         # rather than delivered (the engine would ignore it), so `CancelTimer` needs no work
         live_timers = self.engine.timers
@@ -212,11 +225,11 @@ class Replication:
             # named-tuple events built without the class call: see `helpline.core.commands`
             if kind == _TIMER:
                 if a in live_timers:
-                    apply(handle(timer_fired(a), at))
+                    self._handle(ev.new_timer_fired(a), at)
             elif kind == _ANSWER:
-                apply(handle(offer_answered(a, b), at))  # call id, agent id
+                self._handle(ev.new_offer_answered(a, b), at)  # call id, agent id
             elif kind == _HANGUP:
-                apply(handle(hung_up(a, b, ""), at))  # call id, party, reason
+                self._handle(ev.new_call_hung_up(a, b, ""), at)  # call id, party, reason
             elif kind == _ARRIVAL:
                 if not arrivals_open or (horizon is not None and at >= horizon):
                     arrivals_open = False
@@ -233,25 +246,25 @@ class Replication:
                 else:
                     streams_open -= 1
                     arrivals_open = streams_open > 0
-                arrival = call_arrived(call_id, call_id, targets[a])  # id, from, to
-                apply(handle(arrival, at))
+                arrival = ev.new_call_arrived(call_id, call_id, targets[a])  # id, from, to
+                self._handle(arrival, at)
                 if progress is not None and arrived >= next_report:
                     next_report = arrived + 2000
                     progress(at, arrived)
             elif kind == _ABANDON:
                 call = calls.get(a)
                 if call is not None and call.state in _WAITING:
-                    apply(handle(hung_up(a, _BY_CUSTOMER, ""), at))
+                    self._handle(ev.new_call_hung_up(a, _BY_CUSTOMER, ""), at)
             elif kind == _DIGITS:
-                apply(handle(ev.DigitsPressed(call_id=a, digits=b), at))
+                self._handle(ev.DigitsPressed(call_id=a, digits=b), at)
             elif kind == _CUSTOMER:
-                apply(handle(ev.CustomerAnswered(call_id=a), at))
+                self._handle(ev.CustomerAnswered(call_id=a), at)
             elif kind == _WRAP_END:
                 with contextlib.suppress(ClientError):  # the wrap-up time limit ended it first
-                    apply(handle(ev.WrapUpEnded(agent_id=a), at))
+                    self._handle(ev.WrapUpEnded(agent_id=a), at)
             elif kind == _ROUTER:
                 failed = ev.RouterFailed(request_id=a, reason="no external router in simulation")
-                apply(handle(failed, at))
+                self._handle(failed, at)
             elif kind == _SAMPLE:
                 queue = self.engine.queues.get(a)
                 if queue is not None:
@@ -260,6 +273,12 @@ class Replication:
                     self._push(at + self.sample_period, _SAMPLE, a)
 
     # -- commands to future events -------------------------------------------------------------
+
+    def _handle(self, event: ev.Event, at: float) -> None:
+        commands = self.engine.handle(event, at)
+        if self.observer is not None:
+            self.observer(event, at, commands)
+        self._apply(commands)
 
     def _apply(self, commands: list[cmd.Command]) -> None:
         # The commands of every caller are handled inline; the rest through the type -> handler
