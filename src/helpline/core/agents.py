@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from helpline.core.model import AVAILABLE, Agent, RoutingType
 from helpline.core.states import AgentActivity
@@ -11,7 +11,7 @@ from helpline.core.timers import Timer
 if TYPE_CHECKING:
     from helpline.core.pools import Pool
 
-_ACTIVITY_REASON = {
+_ACTIVITY_REASON: Final = {
     AgentActivity.RESERVED: "ringing",
     AgentActivity.ON_CALL: "busy",
     AgentActivity.WRAP_UP: "wrap_up",

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from helpline.core import commands as cmd
 from helpline.core.agents import AgentState, reach_reason
 from helpline.core.calls import Call
@@ -21,7 +23,7 @@ from helpline.core.routing import OfferTarget
 from helpline.core.states import AgentActivity, CallState
 from helpline.core.timers import TimerKind
 
-_TALKING = (CallState.CONNECTED, CallState.HELD)
+_TALKING: Final = (CallState.CONNECTED, CallState.HELD)
 
 
 class CallFlowLayer(OfferLayer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 from helpline.core.model import IvrNode, Queue, RoutingType
 from helpline.core.pools import Pool
@@ -24,9 +25,9 @@ class RouterStatus(StrEnum):
 
 # what every new call starts with, as module globals: on Python 3.11 `CallState.CREATED` goes
 # through `EnumType.__getattr__` (about 100 ns), a global takes about 10 ns
-_CREATED = CallState.CREATED
-_INBOUND = Direction.INBOUND
-_ROUTER_NONE = RouterStatus.NONE
+_CREATED: Final = CallState.CREATED
+_INBOUND: Final = Direction.INBOUND
+_ROUTER_NONE: Final = RouterStatus.NONE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from helpline.core.model import Prompt, RoutingType
 from helpline.core.plain import typed_equality
 from helpline.core.records import CallRecord
 from helpline.core.timers import Timer
 
-_tuple_new = tuple.__new__
+_tuple_new: Final = tuple.__new__
 
 
 @typed_equality

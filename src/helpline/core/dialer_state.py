@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from helpline.core.dialer_messages import (
     AgentMode,
@@ -20,18 +20,18 @@ from helpline.core.dialer_messages import (
 )
 from helpline.core.errors import IllegalTransition
 
-CAMPAIGN_TRANSITIONS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
+CAMPAIGN_TRANSITIONS: Final[dict[CampaignStatus, frozenset[CampaignStatus]]] = {
     CampaignStatus.SETUP: frozenset({CampaignStatus.RUNNING}),
     CampaignStatus.RUNNING: frozenset({CampaignStatus.STOPPED, CampaignStatus.FINISHED}),
     CampaignStatus.STOPPED: frozenset({CampaignStatus.RUNNING, CampaignStatus.FINISHED}),
     CampaignStatus.FINISHED: frozenset({CampaignStatus.RUNNING}),  # numbers were added
 }
-NUMBER_TRANSITIONS: dict[NumberState, frozenset[NumberState]] = {
+NUMBER_TRANSITIONS: Final[dict[NumberState, frozenset[NumberState]]] = {
     NumberState.PENDING: frozenset({NumberState.DIALING}),
     NumberState.DIALING: frozenset({NumberState.PENDING, NumberState.DONE}),
     NumberState.DONE: frozenset(),
 }
-AGENT_TRANSITIONS: dict[AgentMode, frozenset[AgentMode]] = {
+AGENT_TRANSITIONS: Final[dict[AgentMode, frozenset[AgentMode]]] = {
     AgentMode.READY: frozenset({AgentMode.DIALING}),
     AgentMode.DIALING: frozenset({AgentMode.READY, AgentMode.CONNECTED}),
     AgentMode.CONNECTED: frozenset({AgentMode.WRAP_UP, AgentMode.CLOSING}),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from helpline.core import commands as cmd
 from helpline.core import events as ev
@@ -33,7 +33,7 @@ __all__ = ["Engine", "EngineOptions"]
 
 _NewCall = TypeVar("_NewCall", ev.CalloutRequested, ev.CallbackRequested)
 
-_ABANDON_RESULT = {
+_ABANDON_RESULT: Final = {
     CallState.CREATED: Result.ABANDONED_IN_IVR,
     CallState.IVR: Result.ABANDONED_IN_IVR,
     CallState.QUEUED: Result.ABANDONED_IN_QUEUE,
@@ -47,22 +47,22 @@ _ABANDON_RESULT = {
 }
 
 # who hung up, and the default end reason: `Party.value` through the enum's descriptor is slow
-_HANGUP_BY = {party: (party.value, f"{party.value}_hangup") for party in ev.Party}
+_HANGUP_BY: Final = {party: (party.value, f"{party.value}_hangup") for party in ev.Party}
 
 # enum members the hot paths read, as module globals: on Python 3.11 `CallState.QUEUED` goes
 # through `EnumType.__getattr__` (about 100 ns), a global takes about 10 ns
-_ABANDONED_IN_IVR = Result.ABANDONED_IN_IVR
-_ABANDONED_IN_QUEUE = Result.ABANDONED_IN_QUEUE
-_INBOUND = Direction.INBOUND
-_IVR_INPUT_TIMER = TimerKind.IVR_INPUT
-_MAX_WAIT_TIMER = TimerKind.MAX_WAIT
-_OFFER_TIMER = TimerKind.OFFER
-_OVERFLOW_TIMER = TimerKind.OVERFLOW
-_QUEUED = CallState.QUEUED
-_RINGING_AGENT = CallState.RINGING_AGENT
-_ROUTER_TIMER = TimerKind.ROUTER
-_SYSTEM = ev.Party.SYSTEM
-_WRAP_UP_TIMER = TimerKind.WRAP_UP
+_ABANDONED_IN_IVR: Final = Result.ABANDONED_IN_IVR
+_ABANDONED_IN_QUEUE: Final = Result.ABANDONED_IN_QUEUE
+_INBOUND: Final = Direction.INBOUND
+_IVR_INPUT_TIMER: Final = TimerKind.IVR_INPUT
+_MAX_WAIT_TIMER: Final = TimerKind.MAX_WAIT
+_OFFER_TIMER: Final = TimerKind.OFFER
+_OVERFLOW_TIMER: Final = TimerKind.OVERFLOW
+_QUEUED: Final = CallState.QUEUED
+_RINGING_AGENT: Final = CallState.RINGING_AGENT
+_ROUTER_TIMER: Final = TimerKind.ROUTER
+_SYSTEM: Final = ev.Party.SYSTEM
+_WRAP_UP_TIMER: Final = TimerKind.WRAP_UP
 
 
 class Engine(CallEndLayer):

@@ -18,13 +18,13 @@ Both are averaged over roughly the last `HORIZON` calls.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from helpline.core.calls import QueueState
 from helpline.core.plain import typed_equality
 
-HORIZON = 2000  # calls: how far back the running estimates of mu and theta look
-DEFAULT_BUSY_S = 180.0  # assumed handle time until the queue has seen a call
+HORIZON: Final = 2000  # calls: how far back the running estimates of mu and theta look
+DEFAULT_BUSY_S: Final = 180.0  # assumed handle time until the queue has seen a call
 
 
 @typed_equality

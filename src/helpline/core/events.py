@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from helpline.core.errors import ClientError
 from helpline.core.model import RoutingType
 from helpline.core.plain import typed_equality
 from helpline.core.timers import Timer
 
-_tuple_new = tuple.__new__
+_tuple_new: Final = tuple.__new__
 
 if TYPE_CHECKING:
     from helpline.core.model import Center

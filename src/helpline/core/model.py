@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
+from typing import Final
 
 from helpline.core.errors import ConfigError
 
-DTMF_KEYS = frozenset("0123456789*#")
-AVAILABLE = "AVAILABLE"  # the one manual_status that receives calls (seed 000 Step 3b)
+DTMF_KEYS: Final = frozenset("0123456789*#")
+AVAILABLE: Final = "AVAILABLE"  # the one manual_status that receives calls (seed 000 Step 3b)
 
 
 class RoutingType(IntEnum):
@@ -123,7 +124,7 @@ class Action:
             _require(self.notify_when in ("hangup", "now"), "notify_when", "'hangup' or 'now'")
 
 
-HANGUP = Action(kind=ActionKind.HANGUP)
+HANGUP: Final = Action(kind=ActionKind.HANGUP)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

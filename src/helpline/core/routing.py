@@ -11,7 +11,7 @@ so no call waits while an eligible agent of an open tier is idle.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from helpline.core import commands as cmd
 from helpline.core.calls import Call, QueueState, RouterStatus
@@ -24,18 +24,18 @@ from helpline.core.states import CallState
 from helpline.core.timers import TimerKind
 from helpline.core.tracing import views_until
 
-EPSILON = 1e-9  # a timer fires at exactly position + after_wait; float sums may fall short
+EPSILON: Final = 1e-9  # a timer fires at exactly position + after_wait; float sums may fall short
 
 # enum members the hot paths read, as module globals: on Python 3.11 `CallState.QUEUED` goes
 # through `EnumType.__getattr__` (about 100 ns), a global takes about 10 ns
-_CALLBACK = Direction.CALLBACK
-_FAILED = Result.FAILED
-_MAX_WAIT_TIMER = TimerKind.MAX_WAIT
-_OVERFLOW_TIMER = TimerKind.OVERFLOW
-_QUEUED = CallState.QUEUED
-_ROUTER_LISTED = RouterStatus.LISTED
-_ROUTER_NONE = RouterStatus.NONE
-_ROUTER_PENDING = RouterStatus.PENDING
+_CALLBACK: Final = Direction.CALLBACK
+_FAILED: Final = Result.FAILED
+_MAX_WAIT_TIMER: Final = TimerKind.MAX_WAIT
+_OVERFLOW_TIMER: Final = TimerKind.OVERFLOW
+_QUEUED: Final = CallState.QUEUED
+_ROUTER_LISTED: Final = RouterStatus.LISTED
+_ROUTER_NONE: Final = RouterStatus.NONE
+_ROUTER_PENDING: Final = RouterStatus.PENDING
 
 
 class OfferTarget(NamedTuple):
@@ -51,7 +51,7 @@ class OfferTarget(NamedTuple):
     phone_number: str | None
 
 
-_tuple_new = tuple.__new__
+_tuple_new: Final = tuple.__new__
 
 
 def new_offer_target(

@@ -7,7 +7,7 @@ An illegal transition raises `IllegalTransition` and leaves the state unchanged 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from helpline.core.errors import IllegalTransition
 
@@ -26,7 +26,7 @@ class CallState(StrEnum):
     ENDED = "ended"
 
 
-_LIVE_WITH_AGENT = {
+_LIVE_WITH_AGENT: Final = {
     CallState.QUEUED,
     CallState.VOICEMAIL,  # transferred to a full queue whose fallback is voicemail
     CallState.OFFERING,
@@ -34,7 +34,7 @@ _LIVE_WITH_AGENT = {
     CallState.ENDED,
 }
 
-CALL_TRANSITIONS: dict[CallState, frozenset[CallState]] = {
+CALL_TRANSITIONS: Final[dict[CallState, frozenset[CallState]]] = {
     CallState.CREATED: frozenset(
         {
             CallState.IVR,
@@ -75,7 +75,7 @@ class AgentActivity(StrEnum):
     WRAP_UP = "wrap_up"  # after a call; no offers until the timer or the agent ends it
 
 
-AGENT_TRANSITIONS: dict[AgentActivity, frozenset[AgentActivity]] = {
+AGENT_TRANSITIONS: Final[dict[AgentActivity, frozenset[AgentActivity]]] = {
     AgentActivity.IDLE: frozenset({AgentActivity.RESERVED}),
     AgentActivity.RESERVED: frozenset({AgentActivity.IDLE, AgentActivity.ON_CALL}),
     AgentActivity.ON_CALL: frozenset({AgentActivity.WRAP_UP, AgentActivity.IDLE}),

@@ -9,7 +9,7 @@ the engine ignores any timer it no longer holds, so cancelling is only an optimi
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 
 class TimerKind(StrEnum):
@@ -33,7 +33,7 @@ class Timer(NamedTuple):
     serial: int = 0
 
 
-_tuple_new = tuple.__new__
+_tuple_new: Final = tuple.__new__
 
 
 def new_timer(kind: TimerKind, subject: str, serial: int) -> Timer:

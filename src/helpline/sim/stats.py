@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Final
 
 from helpline.core.records import CallRecord, Result
 
-BIN_S = 0.1
+BIN_S: Final = 0.1
 _ANSWERED, _ABANDONED = Result.ANSWERED, Result.ABANDONED_IN_QUEUE
-BINS = 36_000  # 0.1 s bins up to one hour
+BINS: Final = 36_000  # 0.1 s bins up to one hour
 
 
 @dataclass(slots=True)
