@@ -13,14 +13,17 @@ the ratios Helpline / SimPy and Helpline / Ciw. P(wait) is each tool's fraction 
 who found no free agent, beside Erlang C (Erlang A for +M): one seed's run of 100,000 callers
 strays from it by about 0.02 (its standard deviation over seeds), each tool drawing its own
 sample path, so the three differ by that much at the same load. SimPy and Ciw come from PyPI
-(`pip install simpy ciw`). On a shared machine the load changes under a run; `--repeat N`
-runs the three tools in turn N times and keeps each one's best (fastest) run, as `timeit`
-does, so the ratios compare like with like.
+(`pip install simpy ciw`). Helpline runs the build installed (`helpline --version`): when
+that is the compiled engine (`pip install` compiles it with mypyc), a column beside it runs the
+same sources as pure Python (HELPLINE_PURE_PYTHON=1, in a fresh process). On a shared
+machine the load changes under a run; `--repeat N` runs the tools in turn N times and keeps
+each one's best (fastest) run, as `timeit` does, so the ratios compare like with like.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import subprocess
 import sys
@@ -33,6 +36,7 @@ import simpy
 from rich.console import Console
 from rich.table import Table
 
+import helpline
 from helpline.config import parse_center
 from helpline.sim.erlang import erlang_a_metrics, erlang_c_metrics
 from helpline.sim.runner import Replication
@@ -133,6 +137,25 @@ def peak_memory_mb(callers: int) -> float:
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
+def helpline_pure_run(callers: int, patience: float | None, seed: int = 1) -> tuple[float, float]:
+    """`helpline_run` on the pure-Python sources of a compiled install, in a fresh process
+    (the build is chosen once per process, when `helpline` is first imported)."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        "import bench_simulate as b; "
+        f"print(*b.helpline_run({callers}, {patience!r}, {seed}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "HELPLINE_PURE_PYTHON": "1"},
+    )
+    rate, p_wait = done.stdout.split()
+    return float(rate), float(p_wait)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--callers", type=int, default=200_000)
@@ -140,23 +163,25 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="keep the best of N runs per tool")
     args = parser.parse_args()
     console = Console()
-    table = Table(title=f"Callers per second of wall time ({args.callers:,} callers each)")
-    for column in (
-        "model",
-        "Helpline (full engine)",
-        "SimPy",
-        "Ciw",
-        "Helpline/SimPy",
-        "Helpline/Ciw",
-        "P(wait) H / S / C",
-        "Erlang C/A",
-    ):
-        table.add_column(column, justify="left" if column == "model" else "right")
+    table = Table(
+        title=f"Callers per second of wall time ({args.callers:,} callers each)",
+        caption=f"Helpline: the full engine, {helpline.BUILD.description}. "
+        "÷: Helpline's rate over the tool's.",
+    )
     tools: list[tuple[str, Callable[[int, float | None], tuple[float, float]]]] = [
         ("helpline", helpline_run),
         ("simpy", simpy_run),
         ("ciw", ciw_run),
     ]
+    columns = ["model", "Helpline", "SimPy", "Ciw", "÷ SimPy", "÷ Ciw"]
+    if helpline.BUILD.compiled:  # the same engine as Python, for the compiler's share
+        tools.insert(1, ("pure", helpline_pure_run))
+        columns.insert(2, "Helpline as Python")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "model" else "right")
+    check = Table(title="P(wait): each tool's own sample path, and the theory")
+    for column in ("model", "Helpline", "SimPy", "Ciw", "Erlang C (A with patience)"):
+        check.add_column(column, justify="left" if column == "model" else "right")
     for label, patience in (("M/M/c", None), ("M/M/c+M", PATIENCE_S)):
         rates: dict[str, float] = {}
         waits: dict[str, float] = {}
@@ -165,17 +190,23 @@ def main() -> None:
                 with console.status(f"{label}: {name} (run {attempt + 1})"):
                     rate, waits[name] = run(args.callers, patience)  # same seed: same P(wait)
                 rates[name] = max(rates.get(name, 0.0), rate)
+        pure = [f"{rates['pure']:,.0f}"] if "pure" in rates else []
         table.add_row(
             label,
             f"{rates['helpline']:,.0f}",
+            *pure,
             f"{rates['simpy']:,.0f}",
             f"{rates['ciw']:,.0f}",
             f"{rates['helpline'] / rates['simpy']:.2f}",
             f"{rates['helpline'] / rates['ciw']:.2f}",
-            f"{waits['helpline']:.3f} / {waits['simpy']:.3f} / {waits['ciw']:.3f}",
+        )
+        check.add_row(
+            label,
+            *(f"{waits[name]:.3f}" for name in ("helpline", "simpy", "ciw")),
             f"{theory_p_wait(patience):.3f}",
         )
     console.print(table)
+    console.print(check)
     console.print("Goal: Helpline/SimPy >= 1.00 while running the full engine.")
     if args.memory:
         with console.status("1,000,000 callers: measuring peak memory"):

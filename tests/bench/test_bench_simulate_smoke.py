@@ -18,7 +18,8 @@ CALLERS = 20_000
 def test_each_tool_runs_the_model_and_its_p_wait_is_the_theorys(patience: float | None) -> None:
     theory = bench.theory_p_wait(patience)
     assert 0.25 < theory < 0.4  # 45 Erlangs on 50 agents: a good third of callers wait
-    for run in (bench.helpline_run, bench.simpy_run, bench.ciw_run):
+    # the pure-Python run is the same engine, in a process that runs its sources
+    for run in (bench.helpline_run, bench.helpline_pure_run, bench.simpy_run, bench.ciw_run):
         # three seeds: one run's P(wait) strays by about 0.05 at this size (its standard
         # deviation over seeds); the mean of three, by about 0.03
         rates, waits = zip(*(run(CALLERS, patience, seed) for seed in (1, 2, 3)), strict=True)
