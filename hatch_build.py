@@ -1,8 +1,10 @@
-"""Build hook: compiles the routing engine and the simulator's driver to C with mypyc.
+"""Build hook: compiles the routing engine, the simulator's driver and the SIP stack to C with
+mypyc.
 
-The engine (`helpline.core`) runs every call of every tenant, and `helpline simulate` runs it
-for hundreds of thousands of simulated callers (issue 3); compiled, it runs about twice as
-fast, with the same typed source (mypy strict already checks it). Black and mypy ship the same
+The engine (`helpline.core`) runs every call of every tenant, `helpline simulate` runs it for
+hundreds of thousands of simulated callers (issue 3), and the SIP stack parses and answers
+every message of every SIP call (issue 7); compiled, they run about twice as fast, from the
+same typed source (mypy strict already checks it). Black and mypy ship the same
 way. The pure-Python source stays the truth: `helpline.compiled` checks at import that the
 compiled modules were built from the sources beside them, and runs the sources if not.
 
@@ -33,10 +35,16 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 SOURCE_ROOT = "src"
-COMPILED_GLOBS = ("helpline/core/*.py", "helpline/sim/runner.py", "helpline/sim/stats.py")
+COMPILED_GLOBS = (
+    "helpline/core/*.py",  # the routing engine
+    "helpline/sim/runner.py",  # the simulator's event loop and its statistics
+    "helpline/sim/stats.py",
+    "helpline/sip/*.py",  # the sans-I/O SIP stack: parser, serializer, transactions, dialogs
+)
 # Error classes stay interpreted: nothing hot raises them, and code outside the build subclasses
-# them and reads their class-level `code` (a compiled class would make it a per-instance field)
-NOT_COMPILED = frozenset({"__init__.py", "errors.py"})
+# them and reads their class-level `code` (a compiled class would make it a per-instance field);
+# so does sip/auth.py's digest parse error, and digest checks are per REGISTER, not per packet
+NOT_COMPILED = frozenset({"__init__.py", "errors.py", "auth.py"})
 GROUP = "helpline"  # the shared library mypyc builds for the group: `helpline__mypyc`
 MANIFEST = "helpline/_compiled.json"  # read by src/helpline/compiled.py
 

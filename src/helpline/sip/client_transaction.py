@@ -15,6 +15,7 @@ absorbs retransmitted final responses.
 from __future__ import annotations
 
 from enum import Enum, auto
+from typing import Final
 
 from helpline.sip.headers import Headers
 from helpline.sip.message import Request, Response
@@ -37,7 +38,7 @@ from helpline.sip.transaction_base import (
     TransitionTable,
 )
 
-_TIMEOUT_AFTER_T1 = 64  # timers B and F: 64*T1 (RFC 3261 Table 4)
+_TIMEOUT_AFTER_T1: Final = 64  # timers B and F: 64*T1 (RFC 3261 Table 4)
 
 
 class ClientAction(Enum):
@@ -64,8 +65,8 @@ class ClientAction(Enum):
     DONE = auto()
 
 
-C = ClientAction
-S = State
+C: Final = ClientAction
+S: Final = State
 
 INVITE_CLIENT_TABLE: TransitionTable = {
     (S.INIT, Input.START): Transition(S.CALLING, (C.SEND_REQUEST, C.START_A, C.START_B)),
@@ -210,4 +211,9 @@ class ClientTransaction(TransactionMachine):
             raise AssertionError(action)
 
 
-_CANCELS = {C.CANCEL_A: Timer.A, C.CANCEL_B: Timer.B, C.CANCEL_E: Timer.E, C.CANCEL_F: Timer.F}
+_CANCELS: Final = {
+    C.CANCEL_A: Timer.A,
+    C.CANCEL_B: Timer.B,
+    C.CANCEL_E: Timer.E,
+    C.CANCEL_F: Timer.F,
+}

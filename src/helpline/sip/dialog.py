@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Final
 
 from helpline.sip.fields import NameAddr, parse_name_addr
 from helpline.sip.headers import Headers
@@ -16,8 +17,8 @@ from helpline.sip.message import Request, Response
 from helpline.sip.uri import parse_uri, uri_scheme
 
 # Requests that may change the remote target (12.2: target refresh requests)
-TARGET_REFRESH = frozenset({"INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"})
-DEFAULT_MAX_FORWARDS = "70"  # 8.1.1.6
+TARGET_REFRESH: Final = frozenset({"INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"})
+DEFAULT_MAX_FORWARDS: Final = "70"  # 8.1.1.6
 
 
 class DialogError(ValueError):

@@ -13,32 +13,33 @@ import re
 import string
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Final
 
 from helpline.sip.errors import SipParseError
 from helpline.sip.uri import SipUri, is_absolute_uri, parse_host, parse_uri, uri_scheme
 
-TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "-.!%*_+`'~")
-MAX_CSEQ = 2**32 - 1  # RFC 3261 8.1.1.5: the sequence number is a 32-bit unsigned integer
+TOKEN_CHARS: Final = frozenset(string.ascii_letters + string.digits + "-.!%*_+`'~")
+MAX_CSEQ: Final = 2**32 - 1  # RFC 3261 8.1.1.5: the sequence number is a 32-bit unsigned integer
 
 
 # RFC 3261 25.1 as regular expressions, over unfolded text (LWS is spaces and tabs only).
-_SWS = r"[ \t]*"
-_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
-_QDTEXT = r"[ \t!#-\[\]-~\u0080-\U0010ffff]"
-_QUOTED_PAIR = r"\\[\x00-\x09\x0b\x0c\x0e-\x7f]"
-_QUOTED = rf'"(?:{_QDTEXT}|{_QUOTED_PAIR})*"'
+_SWS: Final = r"[ \t]*"
+_TOKEN: Final = r"[A-Za-z0-9\-.!%*_+`'~]+"
+_QDTEXT: Final = r"[ \t!#-\[\]-~\u0080-\U0010ffff]"
+_QUOTED_PAIR: Final = r"\\[\x00-\x09\x0b\x0c\x0e-\x7f]"
+_QUOTED: Final = rf'"(?:{_QDTEXT}|{_QUOTED_PAIR})*"'
 # gen-value = token / host / quoted-string; a Via's received may be a bare IPv6address (20.42)
-_GEN_VALUE = rf"(?:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*|{_TOKEN}|{_QUOTED}|\[[0-9A-Fa-f:.]+\])"
-_PARAM = rf"{_SWS};{_SWS}({_TOKEN})(?:{_SWS}={_SWS}({_GEN_VALUE}))?"
-_PARAM_RE = re.compile(_PARAM)
-_PARAMS_RE = re.compile(rf"(?:{_PARAM})*{_SWS}")
+_GEN_VALUE: Final = rf"(?:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*|{_TOKEN}|{_QUOTED}|\[[0-9A-Fa-f:.]+\])"
+_PARAM: Final = rf"{_SWS};{_SWS}({_TOKEN})(?:{_SWS}={_SWS}({_GEN_VALUE}))?"
+_PARAM_RE: Final = re.compile(_PARAM)
+_PARAMS_RE: Final = re.compile(rf"(?:{_PARAM})*{_SWS}")
 # Matched against stripped text, so only one run of white space can sit in any one place:
 # two adjacent `[ \t]*` would make a long run of spaces cost quadratic backtracking.
-_NAME_ADDR_RE = re.compile(
+_NAME_ADDR_RE: Final = re.compile(
     rf"(?:({_QUOTED})|((?:{_TOKEN}(?:[ \t]+{_TOKEN})*)?)){_SWS}<([^<>\s\"]*)>(.*)", re.S
 )
-_ADDR_SPEC_RE = re.compile(r"([^;]*)(.*)", re.S)  # greedy and unambiguous: no backtracking
-_VIA_RE = re.compile(
+_ADDR_SPEC_RE: Final = re.compile(r"([^;]*)(.*)", re.S)  # greedy and unambiguous: no backtracking
+_VIA_RE: Final = re.compile(
     rf"{_SWS}({_TOKEN}){_SWS}/{_SWS}({_TOKEN}){_SWS}/{_SWS}({_TOKEN})[ \t]+"
     rf"([A-Za-z0-9\-.]+|\[[0-9A-Fa-f:.]+\])(?:{_SWS}:{_SWS}([0-9]{{1,5}}))?(.*)",
     re.S,
@@ -119,7 +120,7 @@ class NameAddr:
 # From, To and Contact recur in every message of the call. What comes back is shared, so it
 # is never changed in place (`with_params` makes a new one); a value that fails to parse
 # raises, and lru_cache keeps no exception.
-_PARSED_CACHE_SIZE = 8192
+_PARSED_CACHE_SIZE: Final = 8192
 
 
 @lru_cache(maxsize=_PARSED_CACHE_SIZE)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 from helpline.sip.errors import SipParseError
 from helpline.sip.message import MAX_MESSAGE_SIZE, Request, Response, parse_message
 
-_CONTENT_LENGTH = re.compile(rb"(?:content-length|l)[ \t]*:(.*)", re.I)  # greedy: no backtracking
-_FOLD = re.compile(rb"\r\n[ \t]+")
+# greedy: no backtracking
+_CONTENT_LENGTH: Final = re.compile(rb"(?:content-length|l)[ \t]*:(.*)", re.I)
+_FOLD: Final = re.compile(rb"\r\n[ \t]+")
 
 
 class FramingError(SipParseError):
@@ -31,7 +32,7 @@ class KeepAlive:
     """A CRLFCRLF ping between messages (RFC 5626 4.4.1); answer with one CRLF."""
 
 
-KEEP_ALIVE = KeepAlive()
+KEEP_ALIVE: Final = KeepAlive()
 
 Framed: TypeAlias = Request | Response | SipParseError | KeepAlive
 

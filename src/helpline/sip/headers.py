@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
+from typing import Final
 
 # RFC 3261 7.3.3 and the IANA "Header Fields" registry's compact forms.
 COMPACT_NAMES: dict[str, str] = {
@@ -138,8 +139,8 @@ def canonical_name(name: str) -> str:
 
 # One list element: quoted-strings (with quoted-pairs) and <...> are opaque, commas outside
 # them separate elements. An unterminated quote or bracket runs to the end of the value.
-_LIST_ELEMENT = re.compile(r'(?:"(?:[^"\\]|\\.)*(?:"|$)|<[^>]*(?:>|$)|[^,"<])+', re.S)
-_BAD_NAME = re.compile(r"[:\s]")
+_LIST_ELEMENT: Final = re.compile(r'(?:"(?:[^"\\]|\\.)*(?:"|$)|<[^>]*(?:>|$)|[^,"<])+', re.S)
+_BAD_NAME: Final = re.compile(r"[:\s]")
 
 
 def split_list(value: str) -> list[str]:
@@ -172,7 +173,7 @@ def _key(name: str) -> str:
 # (lookup key, conventional spelling) by header name as it came off the wire; a plain dict
 # (the parser looks up every field line), bounded like an lru_cache would be
 _NAMES: dict[str, tuple[str, str]] = {}
-_MAX_NAMES = 1024
+_MAX_NAMES: Final = 1024
 # the same for names given to `add`, once `_check_field` has accepted them
 _ADDED: dict[str, tuple[str, str]] = {}
 

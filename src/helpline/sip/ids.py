@@ -13,8 +13,9 @@ an empty pool, so parent and child never hand out the same bytes.
 from __future__ import annotations
 
 import os
+from typing import Final
 
-_POOL_BYTES = 4096
+_POOL_BYTES: Final = 4096
 
 
 class _Pool:
@@ -35,7 +36,7 @@ class _Pool:
         self.data, self.used = b"", 0
 
 
-_pool = _Pool()
+_pool: Final = _Pool()
 os.register_at_fork(after_in_child=_pool.clear)
 
 

@@ -23,6 +23,7 @@ import re
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 # User-Agents of SIP scanners and brute-forcers, as the Kamailio/OpenSIPS sample configs and
 # the community blocklists (fail2ban, iptables string rules, policy servers) list them.
@@ -87,8 +88,8 @@ class Drop:
     until: float  # when the source may be heard again
 
 
-ADMIT = Admit()
-_MAX_HOSTS = 4096
+ADMIT: Final = Admit()
+_MAX_HOSTS: Final = 4096
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

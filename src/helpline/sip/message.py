@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from helpline.sip.errors import REASON_PHRASES, SipParseError
 from helpline.sip.fields import (
@@ -49,24 +50,34 @@ __all__ = [
     "parse_via",
 ]
 
-MAX_MESSAGE_SIZE = 65_535  # the largest UDP datagram; larger messages get 513 (RFC 3261 21.5.14)
-SUPPORTED_SCHEMES = frozenset({"sip", "sips"})
-SIP_VERSION = "SIP/2.0"
+# the largest UDP datagram; larger messages get 513 (RFC 3261 21.5.14)
+MAX_MESSAGE_SIZE: Final = 65_535
+SUPPORTED_SCHEMES: Final = frozenset({"sip", "sips"})
+SIP_VERSION: Final = "SIP/2.0"
 
-_VERSION = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
-_FOLD = re.compile(r"\r\n[ \t]+")
+_VERSION: Final = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
+_FOLD: Final = re.compile(r"\r\n[ \t]+")
 # field-name HCOLON field-value (7.3, 25.1): a token, optional white space, a colon
 # (greedy, then stripped in Python: a lazy value before `[ \t]*$` backtracks quadratically)
-_FIELD_LINE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:(.*)")
+_FIELD_LINE: Final = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:(.*)")
 # Call-ID = word [ "@" word ], word = 1*(alphanum / "-.!%*_+`'~()<>:\"/[]?{}")
-_CALL_ID = re.compile(
+_CALL_ID: Final = re.compile(
     r"[\w\-.!%*+`'~()<>:\\\"/\[\]?{}]+(@[\w\-.!%*+`'~()<>:\\\"/\[\]?{}]+)?", re.ASCII
 )
 # field names (as sent) known to be tokens; bounded, so a peer inventing names cannot grow it
 _FIELD_NAMES: set[str] = set()
-_MAX_FIELD_NAMES = 1024
-_SINGLE_VALUED = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type")
-_REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")  # 8.1.1; Max-Forwards waived for RFC 2543
+_MAX_FIELD_NAMES: Final = 1024
+_SINGLE_VALUED: Final = (
+    "From",
+    "To",
+    "Call-ID",
+    "CSeq",
+    "Max-Forwards",
+    "Content-Length",
+    "Content-Type",
+)
+# 8.1.1; Max-Forwards waived for RFC 2543
+_REQUIRED: Final = ("Via", "From", "To", "Call-ID", "CSeq")
 
 
 def _serialize(start_line: str, headers: Headers, body: bytes) -> bytes:
@@ -287,8 +298,8 @@ def _parse_request_line(line: str) -> tuple[str, str]:
 
 
 # (name, lookup key) of the fields 8.1.1 requires and of those that may appear only once
-_REQUIRED_KEYS = tuple((name, name.lower()) for name in _REQUIRED)
-_SINGLE_KEYS = tuple((name, name.lower()) for name in _SINGLE_VALUED)
+_REQUIRED_KEYS: Final = tuple((name, name.lower()) for name in _REQUIRED)
+_SINGLE_KEYS: Final = tuple((name, name.lower()) for name in _SINGLE_VALUED)
 
 
 def _check_fields(index: Mapping[str, list[str]], method: str | None) -> None:

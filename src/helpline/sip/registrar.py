@@ -13,6 +13,7 @@ import heapq
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Final
 
 from helpline.sip.auth import DigestAuthenticator, HA1Lookup, Unauthenticated
 from helpline.sip.errors import SipParseError
@@ -20,7 +21,7 @@ from helpline.sip.fields import parse_name_addr
 from helpline.sip.message import Request, Response, make_response
 from helpline.sip.uri import parse_uri, uri_scheme
 
-MAX_EXPIRES_VALUE = 2**32 - 1  # RFC 3261 section 20.19
+MAX_EXPIRES_VALUE: Final = 2**32 - 1  # RFC 3261 section 20.19
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,7 +122,7 @@ class RegistrarPolicy:
             object.__setattr__(self, name, frozenset(v.lower() for v in getattr(self, name)))
 
 
-_Q = re.compile(r"(0(\.\d{0,3})?|1(\.0{0,3})?)")  # qvalue, RFC 3261 section 25.1
+_Q: Final = re.compile(r"(0(\.\d{0,3})?|1(\.0{0,3})?)")  # qvalue, RFC 3261 section 25.1
 
 
 def _contact_key(uri: str) -> str:

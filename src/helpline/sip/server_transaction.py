@@ -15,6 +15,7 @@ with the last response after that; the final response is kept for timer J (64*T1
 from __future__ import annotations
 
 from enum import Enum, auto
+from typing import Final
 
 from helpline.sip.message import Request, Response, make_response
 from helpline.sip.transaction_base import (
@@ -56,8 +57,8 @@ class ServerAction(Enum):
     DONE = auto()
 
 
-A = ServerAction
-S = State
+A: Final = ServerAction
+S: Final = State
 
 INVITE_SERVER_TABLE: TransitionTable = {
     (S.INIT, Input.START): Transition(S.PROCEEDING, (A.SEND_TRYING, A.REQUEST_TO_TU)),

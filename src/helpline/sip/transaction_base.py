@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from helpline.sip.message import Request, Response
 
@@ -45,7 +45,7 @@ class TimerConfig:
     timer_d: float = 32.0  # "at least 32 seconds" on unreliable transports (17.1.1.2)
 
 
-DEFAULT_TIMERS = TimerConfig()
+DEFAULT_TIMERS: Final = TimerConfig()
 
 
 class State(StrEnum):
@@ -210,7 +210,7 @@ class TransactionMachine:
 
     # Events from the other side's vocabulary (a response given to a server transaction)
     # are the shell's mistake, not the network's: refuse them loudly.
-    foreign_events: tuple[type, ...] = ()
+    foreign_events: ClassVar[tuple[type, ...]] = ()
 
     def handle(self, event: Event) -> list[Command]:
         if isinstance(event, self.foreign_events):

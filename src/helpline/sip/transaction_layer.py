@@ -18,7 +18,7 @@ the shell sends, arms timers keyed by (transaction, timer), and calls `timer_fir
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 from helpline.sip.client_transaction import ClientTransaction
 from helpline.sip.message import Request, Response
@@ -40,7 +40,7 @@ from helpline.sip.transaction_base import (
     TransportFailed,
 )
 
-MAGIC_COOKIE = "z9hG4bK"
+MAGIC_COOKIE: Final = "z9hG4bK"
 
 ClientKey: TypeAlias = tuple[str, str]
 ServerKey: TypeAlias = tuple[str, ...]

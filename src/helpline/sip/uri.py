@@ -13,25 +13,26 @@ import re
 import string
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Final
 from urllib.parse import unquote_to_bytes
 
 from helpline.sip.errors import SipParseError
 
-_ALPHANUM = string.ascii_letters + string.digits
-_UNRESERVED = _ALPHANUM + "-_.!~*'()"
-USER_CHARS = frozenset(_UNRESERVED + "&=+$,;?/")
-PASSWORD_CHARS = frozenset(_UNRESERVED + "&=+$,")
-PARAM_CHARS = frozenset(_UNRESERVED + "[]/:&+$")
-HEADER_CHARS = frozenset(_UNRESERVED + "[]/?:+$")
+_ALPHANUM: Final = string.ascii_letters + string.digits
+_UNRESERVED: Final = _ALPHANUM + "-_.!~*'()"
+USER_CHARS: Final = frozenset(_UNRESERVED + "&=+$,;?/")
+PASSWORD_CHARS: Final = frozenset(_UNRESERVED + "&=+$,")
+PARAM_CHARS: Final = frozenset(_UNRESERVED + "[]/:&+$")
+HEADER_CHARS: Final = frozenset(_UNRESERVED + "[]/?:+$")
 
-_MUST_MATCH_PARAMS = frozenset({"user", "ttl", "method", "maddr", "transport"})
-_HOSTNAME = re.compile(
+_MUST_MATCH_PARAMS: Final = frozenset({"user", "ttl", "method", "maddr", "transport"})
+_HOSTNAME: Final = re.compile(
     r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?"
 )
-_IPV6_REFERENCE = re.compile(r"\[[0-9A-Fa-f:.]+\]")
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+_IPV6_REFERENCE: Final = re.compile(r"\[[0-9A-Fa-f:.]+\]")
+_SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 # RFC 2396 absoluteURI as RFC 3261 25.1 uses it: scheme ":" then uric characters.
-_ABSOLUTE_URI = re.compile(
+_ABSOLUTE_URI: Final = re.compile(
     r"[A-Za-z][A-Za-z0-9+.-]*:([A-Za-z0-9;/?:@&=+$,\-_.!~*'()]|%[0-9A-Fa-f]{2})+"
 )
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import ip_address
+from typing import Final
 
 from helpline.sip.fields import Via, parse_via
 from helpline.sip.message import Request, Response
 
-DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "SCTP": 5060, "TLS": 5061, "WS": 80, "WSS": 443}
+DEFAULT_PORTS: Final = {"UDP": 5060, "TCP": 5060, "SCTP": 5060, "TLS": 5061, "WS": 80, "WSS": 443}
 
 
 @dataclass(frozen=True)
