@@ -95,7 +95,12 @@ class CallEndLayer(CallFlowLayer):
         self, call: Call, result: Result, by: str, reason: str, wrap_up_pending: bool
     ) -> CallRecord:
         answered = call.answered_at is not None
-        return (native_record if COMPILED else new_record)(
+        agent_id = call.agent_id if answered else None
+        wrap_up_s = None if wrap_up_pending else 0.0
+        recorded = answered and self.should_record(call)
+        if COMPILED:  # the same fields, written into the native object (see native_record)
+            return native_record(call, result, by, reason, self.now, wrap_up_s, agent_id, recorded)
+        return new_record(
             {
                 "call_id": call.id,
                 "direction": call.direction,
@@ -112,16 +117,16 @@ class CallEndLayer(CallFlowLayer):
                 "wait_s": call.wait_total,
                 "talk_s": call.talk_total,
                 "hold_s": call.hold_total,
-                "wrap_up_s": None if wrap_up_pending else 0.0,
+                "wrap_up_s": wrap_up_s,
                 "queue_id": call.queue_id,
-                "agent_id": call.agent_id if answered else None,
+                "agent_id": agent_id,
                 "ivr_tree": call.ivr_tree,
                 "ivr_path": call.ivr_path,
                 "keys": call.keys,
                 "priority": call.priority,
                 "legs": tuple(call.legs),
                 "decisions": call.decisions,
-                "recorded": answered and self.should_record(call),
+                "recorded": recorded,
                 "data": dict(call.data),
             }
         )
