@@ -70,6 +70,7 @@ _MYPY_ARGS = ("--follow-imports=silent", "--ignore-missing-imports")
 
 class MypycBuildHook(BuildHookInterface):  # type: ignore[type-arg]
     PLUGIN_NAME = "custom"
+    _work: Path | None = None  # the build's temporary directory, until finalize
 
     def _sources(self) -> list[Path]:
         root = Path(self.root, SOURCE_ROOT)
@@ -101,6 +102,8 @@ class MypycBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         try:
             self._compile(version, build_data)
         except Exception as error:
+            self.clean([version])  # nothing half-copied into src/
+            self._remove_work()
             if mode in {"require", "1", "yes", "true", "on"}:
                 raise
             self.app.display_warning(
@@ -112,23 +115,28 @@ class MypycBuildHook(BuildHookInterface):  # type: ignore[type-arg]
 
     def _compile(self, version: str, build_data: dict[str, Any]) -> None:
         sources = self._sources()
-        self._work = Path(tempfile.mkdtemp(prefix="helpline-mypyc-"))
-        build_lib, build_temp = self._work / "lib", self._work / "temp"
-        script = self._work / "compile.py"
+        # hashed before compiling: a source saved during the build must not match the manifest
+        manifest_document = _manifest(Path(self.root, SOURCE_ROOT), sources)
+        work = self._work = Path(tempfile.mkdtemp(prefix="helpline-mypyc-"))
+        build_lib, build_temp = work / "lib", work / "temp"
+        script = work / "compile.py"
         script.write_text(_COMPILE_SCRIPT.format(group=GROUP), encoding="utf-8")
         command = [sys.executable, str(script), str(build_lib), str(build_temp)]
         command += [*_MYPY_ARGS, *(str(path) for path in sources)]
         self.app.display_info(f"helpline: compiling {len(sources)} engine modules with mypyc")
         done = subprocess.run(
-            command, cwd=self._work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False
+            command, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False
         )
         if done.returncode != 0:
             tail = done.stdout.decode(errors="replace")[-4000:]
             raise RuntimeError(f"mypyc failed:\n{tail}")
         manifest = build_lib / MANIFEST
         manifest.parent.mkdir(parents=True, exist_ok=True)
-        manifest.write_text(json.dumps(_manifest(Path(self.root, SOURCE_ROOT), sources)))
-        built = [path for path in build_lib.rglob("*") if path.is_file()]
+        manifest.write_text(json.dumps(manifest_document))
+        # the manifest last: until it is there, helpline.compiled runs the sources
+        built = sorted(
+            (path for path in build_lib.rglob("*") if path.is_file()), key=lambda p: p == manifest
+        )
         if version == "editable":
             # the editable wheel puts `src/` on the path: the modules go beside the sources
             for path in built:
@@ -141,9 +149,12 @@ class MypycBuildHook(BuildHookInterface):  # type: ignore[type-arg]
                 build_data["force_include"][str(path)] = str(path.relative_to(build_lib))
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
-        work = getattr(self, "_work", None)
-        if work is not None:
-            shutil.rmtree(work, ignore_errors=True)
+        self._remove_work()
+
+    def _remove_work(self) -> None:
+        if self._work is not None:
+            shutil.rmtree(self._work, ignore_errors=True)
+            self._work = None
 
 
 def _manifest(source_root: Path, sources: list[Path]) -> dict[str, Any]:

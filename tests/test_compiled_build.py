@@ -76,11 +76,21 @@ def test_the_fixture_would_import_the_compiled_module(fake_package: Path) -> Non
         importlib.import_module("hl_fake.engine")
 
 
-def test_no_manifest_is_pure_python(fake_package: Path) -> None:
+def test_no_manifest_and_no_compiled_module_is_pure_python(fake_package: Path) -> None:
+    (fake_package / f"engine{SUFFIX}").unlink()
     finders = list(sys.meta_path)
     build = check(fake_package.parent, fake_package / "_compiled.json", package="hl_fake")
     assert build == compiled.EngineBuild(False, "pure Python")
     assert sys.meta_path == finders
+
+
+def test_compiled_modules_without_a_manifest_are_passed_over(fake_package: Path) -> None:
+    # a build cut off between copying the modules and writing the manifest, or a manifest
+    # deleted by hand: nothing says what the compiled modules were built from
+    with pytest.warns(RuntimeWarning, match="compiled modules without _compiled.json"):
+        build = check(fake_package.parent, fake_package / "_compiled.json", package="hl_fake")
+    assert not build.compiled
+    assert importlib.import_module("hl_fake.engine").BUILT_FROM == "source"
 
 
 def test_a_build_that_matches_its_sources_runs_compiled(fake_package: Path) -> None:

@@ -77,6 +77,9 @@ def check(
         modules: dict[str, str] = document["modules"]
         compiler = str(document["compiler"])
     except FileNotFoundError:
+        strays = _compiled_in(root, package)  # a build cut off before its manifest, say
+        if strays:
+            return _fall_back(root, strays, f"compiled modules without {manifest.name}")
         return EngineBuild(False, "pure Python")
     except (OSError, ValueError, KeyError, TypeError) as error:
         why = f"unreadable {manifest.name} ({error})"
