@@ -357,8 +357,8 @@ def test_every_call_ends_with_exactly_one_record(
 def test_the_engines_record_is_the_dataclass_built_record(
     scenario: Callable[[Driver], None], expected: Expected
 ) -> None:
-    # the engine builds records with `new_record` (one dict update, or through `__init__`
-    # when compiled): every field, nothing else
+    # the engine builds records with `new_record` (one dict update), or `native_record` when
+    # compiled (writes into the native object): every field, nothing else
     d = records_driver()
     scenario(d)
     record = d.record("c1")

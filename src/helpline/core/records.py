@@ -135,8 +135,7 @@ class CallRecord:
 
 _new_object: Final = object.__new__
 # Compiled by mypyc (hatch_build.py), `CallRecord` is a native class with no `__dict__` to
-# fill: the engine builds its records with `native_record.native_record` then, and this
-# module's `new_record` falls back to the class call.
+# fill: the engine builds its records with `native_record.native_record` then.
 COMPILED: Final = "__dict__" not in dir(CallRecord)  # no instance dict: a native class
 
 
@@ -144,9 +143,8 @@ def new_record(fields: dict[str, Any]) -> CallRecord:
     """`CallRecord(**fields)` for a caller that gives every field (defaults included): the
     same frozen record, built in one dict update (tests/core/test_records.py checks that the
     engine's records equal the dataclass-built ones, field for field). A dict, not keywords:
-    a call with 26 keywords packs them into a dict of its own first (0.7 us a record)."""
-    if COMPILED:
-        return CallRecord(**fields)
+    a call with 26 keywords packs them into a dict of its own first (0.7 us a record).
+    Interpreted builds only: compiled, `CallRecord` has no instance dict (see `COMPILED`)."""
     record: CallRecord = _new_object(CallRecord)
     record.__dict__.update(fields)
     return record
