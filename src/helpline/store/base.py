@@ -9,8 +9,8 @@ import hmac
 import json
 import math
 import secrets
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
@@ -47,6 +47,18 @@ class InvalidText(ClientError):
         super().__init__("text may not contain NUL characters or lone surrogates")
 
 
+@contextmanager
+def _own_errors_unwrapped() -> Iterator[None]:
+    """Our own errors raised while binding parameters (`InvalidText`) come out as themselves,
+    not wrapped in SQLAlchemy's `StatementError`, so the API maps them to 4xx."""
+    try:
+        yield
+    except StatementError as exc:
+        if isinstance(exc.orig, HelplineError):
+            raise exc.orig from None
+        raise
+
+
 class SessionScope:
     """Where a repository gets its session.
 
@@ -68,18 +80,12 @@ class SessionScope:
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncSession]:
-        try:
+        with _own_errors_unwrapped():
             if self.session is not None:
                 yield self.session
                 return
             async with self.maker() as session, session.begin():
                 yield session
-        except StatementError as exc:
-            # our own errors raised while binding parameters (`InvalidText`) come out as
-            # themselves, not wrapped, so the API maps them to 4xx
-            if isinstance(exc.orig, HelplineError):
-                raise exc.orig from None
-            raise
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
@@ -87,17 +93,13 @@ class SessionScope:
         ORM session's work (a group commit's executemany: the session's begin and commit
         cost more than a batch of ten calls' rows). Bound to a unit of work, it is that
         session's connection, in its transaction."""
-        try:
+        with _own_errors_unwrapped():
             if self.session is not None:
                 yield await self.session.connection()
                 return
             engine: AsyncEngine = self.maker.kw["bind"]
             async with engine.begin() as conn:
                 yield conn
-        except StatementError as exc:
-            if isinstance(exc.orig, HelplineError):
-                raise exc.orig from None
-            raise
 
     def insert(self, entity: type[Any] | Table) -> postgresql.Insert | sqlite.Insert:
         """A dialect INSERT that can take `on_conflict_do_nothing` (idempotent writes), of a
