@@ -126,33 +126,37 @@ def theory_p_wait(patience: float | None) -> float:
     return erlang_a_metrics(ARRIVALS_PER_S, AHT_S, AGENTS, 20.0, patience).p_wait
 
 
-def peak_memory_mb(callers: int) -> float:
-    """Peak resident memory of a fresh process simulating `callers` M/M/c callers."""
-    code = (
-        "import resource, sys; sys.path.insert(0, 'bench'); import bench_simulate as b; "
-        f"b.helpline_run({callers}, None); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip().splitlines()[-1]) / 1024
-
-
-def helpline_pure_run(callers: int, patience: float | None, seed: int = 1) -> tuple[float, float]:
-    """`helpline_run` on the pure-Python sources of a compiled install, in a fresh process
-    (the build is chosen once per process, when `helpline` is first imported)."""
+def in_fresh_process(statements: str, env: dict[str, str] | None = None) -> str:
+    """Run `statements` in a new Python process with this module imported as `b`; the last
+    line it printed. For what a process decides once: its peak memory, the engine's build."""
     code = (
         f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-        "import bench_simulate as b; "
-        f"print(*b.helpline_run({callers}, {patience!r}, {seed}))"
+        f"import bench_simulate as b; {statements}"
     )
     done = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "HELPLINE_PURE_PYTHON": "1"},
+        env={**os.environ, **(env or {})},
     )
-    rate, p_wait = done.stdout.split()
+    return done.stdout.strip().splitlines()[-1]
+
+
+def peak_memory_mb(callers: int) -> float:
+    """Peak resident memory of a fresh process simulating `callers` M/M/c callers."""
+    statements = (
+        f"b.helpline_run({callers}, None); import resource; "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    return int(in_fresh_process(statements)) / 1024
+
+
+def helpline_pure_run(callers: int, patience: float | None, seed: int = 1) -> tuple[float, float]:
+    """`helpline_run` on the pure-Python sources of a compiled install, in a fresh process
+    (the build is chosen once per process, when `helpline` is first imported)."""
+    statements = f"print(*b.helpline_run({callers}, {patience!r}, {seed}))"
+    rate, p_wait = in_fresh_process(statements, {"HELPLINE_PURE_PYTHON": "1"}).split()
     return float(rate), float(p_wait)
 
 

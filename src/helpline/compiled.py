@@ -1,14 +1,14 @@
 """Which build of the engine runs: compiled by mypyc at install (`hatch_build.py`), or pure
 Python, and a guard that never lets a compiled module run older code than its source.
 
-An install compiles `helpline.core` and the simulator's driver and writes `_compiled.json`
-beside this file: the SHA-256 of each source it compiled. In an editable install the compiled
-modules sit beside the sources, and Python's import system would take them over the `.py`
-even after the source changed (an edit, a `git checkout`). So on the first import of
-`helpline`, before any engine module is imported, the sources are hashed against the
-manifest; if one differs, or a compiled module is missing, every module of the build is
-imported from its source instead (they call each other natively: a mix would not work), with
-a warning that says how to rebuild.
+An install compiles `helpline.core`, the simulator's driver and the SIP stack and writes
+`_compiled.json` beside this file: the SHA-256 of each source it compiled. In an editable
+install the compiled modules sit beside the sources, and Python's import system would take
+them over the `.py` even after the source changed (an edit, a `git checkout`). So on the
+first import of `helpline`, before any engine module is imported, the sources are hashed
+against the manifest; if one differs, or a compiled module is missing, every module of the
+build is imported from its source instead (they call each other natively: a mix would not
+work), with a warning that says how to rebuild.
 """
 
 from __future__ import annotations
@@ -68,9 +68,7 @@ def check(
     `SourceFirst` finder at the front of `sys.meta_path` and warn. HELPLINE_PURE_PYTHON=1
     asks for the sources on purpose (a debugger, a profiler that traces Python lines)."""
     if os.environ.get("HELPLINE_PURE_PYTHON", "") not in {"", "0"}:
-        modules_found = _compiled_in(root, package)
-        if modules_found:
-            sys.meta_path.insert(0, SourceFirst(root, modules_found))
+        _prefer_sources(root, _compiled_in(root, package))
         return EngineBuild(False, "pure Python (HELPLINE_PURE_PYTHON is set)")
     try:
         document = json.loads(manifest.read_text(encoding="utf-8"))
@@ -111,12 +109,16 @@ def _compiled_in(root: Path, package: str) -> frozenset[str]:
     )
 
 
-def _fall_back(root: Path, modules: frozenset[str], why: str) -> EngineBuild:
+def _prefer_sources(root: Path, modules: frozenset[str]) -> None:
     if modules:
         sys.meta_path.insert(0, SourceFirst(root, modules))
+
+
+def _fall_back(root: Path, modules: frozenset[str], why: str) -> EngineBuild:
+    _prefer_sources(root, modules)
     warnings.warn(
-        f"helpline's compiled engine is not used: {why}. Running pure Python (about half the "
-        f"simulator's speed); rebuild with {REBUILD}.",
+        f"helpline's compiled engine is not used: {why}. Running pure Python (about a third "
+        f"of the simulator's speed); rebuild with {REBUILD}.",
         RuntimeWarning,
         stacklevel=2,
     )
