@@ -1,13 +1,18 @@
 """Events and commands stay immutable and typed whatever they are built with (issue 3).
 
-The ones every call produces are `typing.NamedTuple`s for speed (core/commands.py); these
-tests hold them to what the frozen dataclasses promised: no field can be changed, fields are
-read by name, and `plain()` gives them (and a record's legs) as a dict by field name.
+The ones every call produces are plain classes with `Final` fields for speed (core/commands.py,
+compiled to native classes); these tests hold them to what the frozen dataclasses promise: no
+field can be changed, compiled or run as Python; fields are read by name; equality is by type
+and fields; and `plain()` gives them (and a record's legs) as a dict by field name.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import random
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -16,11 +21,12 @@ from helpline.core import commands as cmd
 from helpline.core import events as ev
 from helpline.core.engine import Engine
 from helpline.core.errors import ClientError
+from helpline.core.estimators import WaitEstimate
 from helpline.core.model import Center, Number, Queue, RoutingType
 from helpline.core.plain import plain
-from helpline.core.records import CallRecord, Direction, Leg, Result, new_leg
-from helpline.core.routing import OfferTarget, new_offer_target
-from helpline.core.timers import Timer, TimerKind, new_timer
+from helpline.core.records import CallRecord, Direction, Leg, Result
+from helpline.core.routing import OfferTarget
+from helpline.core.timers import Timer, TimerKind
 
 TIMER = Timer(TimerKind.OFFER, "c1", 1)
 LEG = Leg(
@@ -52,6 +58,9 @@ BUILT: list[Any] = [
     ev.CallHungUp(call_id="c1"),
     ev.TimerFired(timer=TIMER),
     LEG,
+    TIMER,
+    OfferTarget(agent_id="a1", timeout_s=15.0, routing_type=RoutingType.APP, phone_number=None),
+    WaitEstimate(queue_id="q", waiting=2, staffed=3, ql_s=4.0, hol_s=1.0, les_s=None),
 ]
 
 
@@ -71,10 +80,10 @@ def test_defaults_are_kept() -> None:
     assert (hung_up.party, hung_up.reason) == (ev.Party.CUSTOMER, "")
 
 
-def test_plain_gives_a_named_tuple_as_a_dict_by_field_name() -> None:
+def test_plain_gives_a_message_as_a_dict_by_field_name() -> None:
     offer = next(m for m in BUILT if isinstance(m, cmd.OfferCall))
     data = plain(offer)
-    assert list(data) == list(offer._fields)  # every field, in declaration order
+    assert list(data) == [f.name for f in dataclasses.fields(offer)]  # in declaration order
     assert data["call_id"] == "c1"
     assert data["routing_type"] == RoutingType.APP.value  # enums as their value, as JSON wants
     assert data["display"] is None
@@ -122,13 +131,13 @@ def test_plain_record_keeps_its_legs_as_dicts() -> None:
 
 
 def test_a_leg_is_changed_only_into_a_new_leg() -> None:
-    ended = LEG._replace(ended_at=9.0, talk_s=7.0)
+    ended = dataclasses.replace(LEG, ended_at=9.0, talk_s=7.0)
     assert (ended.ended_at, ended.talk_s, LEG.ended_at) == (9.0, 7.0, 5.0)
 
 
-def test_named_tuple_messages_equal_only_their_own_type() -> None:
-    """A bare tuple equals any tuple of equal fields: the engine's named-tuple messages must
-    not, or an assertion on which command came could pass on the wrong one."""
+def test_messages_equal_only_their_own_type() -> None:
+    """Two messages with equal fields but of different types must differ, or an assertion on
+    which command came could pass on the wrong one."""
     timer = Timer(TimerKind.OVERFLOW, "c1", 1)
     assert cmd.CancelTimer(timer=timer) == cmd.CancelTimer(timer=timer)
     assert cmd.CancelTimer(timer=timer) != ev.TimerFired(timer=timer)
@@ -138,7 +147,7 @@ def test_named_tuple_messages_equal_only_their_own_type() -> None:
 
 
 def test_a_call_with_no_id_is_a_client_error_that_changes_nothing() -> None:
-    # `CallArrived` is a named tuple: its check is the engine's, when it handles the event
+    # `CallArrived` has no `__post_init__`: its check is the engine's, when it handles the event
     center = Center(queues={"q": Queue(id="q")}, numbers={"100": Number(number="100", queue="q")})
     engine = Engine(center, rng=random.Random(1))
     with pytest.raises(ClientError, match="call_id is required"):
@@ -152,15 +161,15 @@ def test_a_call_with_no_id_is_a_client_error_that_changes_nothing() -> None:
     assert list(engine.calls) == ["c1"]
 
 
-FACTORIES: list[tuple[Any, Any]] = [
-    (cmd.new_start_timer(TIMER, 3.0), cmd.StartTimer(timer=TIMER, at=3.0)),
-    (cmd.new_cancel_timer(TIMER), cmd.CancelTimer(timer=TIMER)),
+POSITIONAL: list[tuple[Any, Any]] = [
+    (cmd.StartTimer(TIMER, 3.0), cmd.StartTimer(timer=TIMER, at=3.0)),
+    (cmd.CancelTimer(TIMER), cmd.CancelTimer(timer=TIMER)),
     (
-        cmd.new_play_queue_audio("c1", None, "hi", "default"),
+        cmd.PlayQueueAudio("c1", None, "hi", "default"),
         cmd.PlayQueueAudio(call_id="c1", greeting=None, greeting_text="hi", hold_music="default"),
     ),
     (
-        cmd.new_offer_call("c1", "a1", 15.0, RoutingType.APP, None, "+1555", "q"),
+        cmd.OfferCall("c1", "a1", 15.0, RoutingType.APP, None, "+1555", "q"),
         cmd.OfferCall(
             call_id="c1",
             agent_id="a1",
@@ -171,19 +180,19 @@ FACTORIES: list[tuple[Any, Any]] = [
             queue_id="q",
         ),
     ),
-    (cmd.new_bridge("c1", "a1", True), cmd.Bridge(call_id="c1", agent_id="a1", record=True)),
-    (cmd.new_hangup("c1", "bye", None), cmd.Hangup(call_id="c1", reason="bye")),
-    (ev.new_call_arrived("c1", "+1555", "100"), ev.CallArrived("c1", "+1555", "100")),
+    (cmd.Bridge("c1", "a1", True), cmd.Bridge(call_id="c1", agent_id="a1", record=True)),
+    (cmd.Hangup("c1", "bye", None), cmd.Hangup(call_id="c1", reason="bye")),
+    (ev.CallArrived("c1", "+1555", "100"), BUILT[6]),
     (
-        ev.new_call_hung_up("c1", ev.Party.AGENT, "x"),
+        ev.CallHungUp("c1", ev.Party.AGENT, "x"),
         ev.CallHungUp(call_id="c1", party=ev.Party.AGENT, reason="x"),
     ),
-    (ev.new_offer_answered("c1", "a1"), ev.OfferAnswered(call_id="c1", agent_id="a1")),
-    (ev.new_timer_fired(TIMER), ev.TimerFired(timer=TIMER)),
-    (new_timer(TimerKind.OFFER, "c1", 1), TIMER),
-    (new_leg("a1", "q", 1.0, 2.0, 5.0, 3.0, 0.0), LEG),
+    (ev.OfferAnswered("c1", "a1"), ev.OfferAnswered(call_id="c1", agent_id="a1")),
+    (ev.TimerFired(TIMER), ev.TimerFired(timer=TIMER)),
+    (Timer(TimerKind.OFFER, "c1", 1), Timer(kind=TimerKind.OFFER, subject="c1", serial=1)),
+    (Leg("a1", "q", 1.0, 2.0, 5.0, 3.0, 0.0), LEG),
     (
-        new_offer_target("a1", 15.0, RoutingType.PHONE, "+1"),
+        OfferTarget("a1", 15.0, RoutingType.PHONE, "+1"),
         OfferTarget(
             agent_id="a1", timeout_s=15.0, routing_type=RoutingType.PHONE, phone_number="+1"
         ),
@@ -191,9 +200,62 @@ FACTORIES: list[tuple[Any, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(("made", "built"), FACTORIES, ids=lambda m: type(m).__name__)
-def test_a_factory_makes_what_the_class_makes(made: Any, built: Any) -> None:
-    # the hot paths build with `new_*` (tuple.__new__ directly): the same type, every field
+@pytest.mark.parametrize(("made", "built"), POSITIONAL, ids=lambda m: type(m).__name__)
+def test_built_in_field_order_or_by_keyword_the_message_is_the_same(made: Any, built: Any) -> None:
+    # the engine's hot paths build positionally, in field order; tests and adapters by keyword
     assert type(made) is type(built)
     assert made == built
-    assert made._asdict() == built._asdict()  # defaults included (display, external_number)
+    assert plain(made) == plain(built)  # defaults included (display, external_number)
+
+
+def test_a_timer_is_found_by_an_equal_timer_and_equals_nothing_else() -> None:
+    """Timers are set members: one rebuilt from its fields (a driver that keeps timers
+    elsewhere) must find the engine's, and only a timer with every field equal may."""
+    timers = {TIMER}
+    rebuilt = Timer(TimerKind.OFFER, "c1", 1)
+    assert rebuilt is not TIMER
+    assert rebuilt in timers
+    assert hash(rebuilt) == hash(TIMER)
+    assert Timer(TimerKind.OFFER, "c1", 2) not in timers
+    assert Timer(TimerKind.OFFER, "c2", 1) not in timers
+    assert Timer(TimerKind.WRAP_UP, "c1", 1) not in timers
+    assert TIMER != (TimerKind.OFFER, "c1", 1)
+
+
+def test_messages_stay_read_only_when_run_as_python() -> None:
+    """Compiled (the build CI tests), `Final` fields are read-only in C; run as Python,
+    `plain.freeze_interpreted` must refuse the same writes, in a process of its own."""
+    script = """
+import dataclasses
+from helpline.compiled import BUILD
+from helpline.core import commands as cmd
+from helpline.core.timers import Timer, TimerKind
+assert not BUILD.compiled, BUILD
+timer = Timer(TimerKind.OFFER, "c1", 1)
+start = cmd.StartTimer(timer, 3.0)
+for target, name in ((timer, "serial"), (start, "at"), (start, "not_a_field")):
+    try:
+        setattr(target, name, 9)
+    except AttributeError:
+        continue
+    raise SystemExit(f"{type(target).__name__}.{name} was changed")
+try:
+    del start.at
+except AttributeError:
+    pass
+else:
+    raise SystemExit("StartTimer.at was deleted")
+assert dataclasses.replace(start, at=4.0) == cmd.StartTimer(timer, 4.0)
+print("read-only")
+"""
+    env = {**os.environ, "HELPLINE_PURE_PYTHON": "1"}
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "read-only"

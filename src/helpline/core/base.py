@@ -27,7 +27,7 @@ from helpline.core.states import (
     advance,
     system_status,
 )
-from helpline.core.timers import Timer, TimerKind, new_timer
+from helpline.core.timers import Timer, TimerKind
 
 # enum members the hot paths read, as module globals: on Python 3.11 `CallState.QUEUED` goes
 # through `EnumType.__getattr__` (about 100 ns), a global takes about 10 ns
@@ -173,9 +173,9 @@ class EngineBase:
     def call_timer(self, call: Call, kind: TimerKind, at: float) -> Timer:
         # `start_timer`, inlined: every offer starts one
         self._serial += 1
-        timer = new_timer(kind, call.id, self._serial)
+        timer = Timer(kind, call.id, self._serial)
         self.timers.add(timer)
-        self.out.append(cmd.new_start_timer(timer, at))  # the class call, skipped: see `commands`
+        self.out.append(cmd.StartTimer(timer, at))
         call.timers.append(timer)
         return timer
 
@@ -190,7 +190,7 @@ class EngineBase:
                 keep.append(timer)
             elif timer in live:  # `cancel_timer`, inlined: every answer cancels one
                 live.discard(timer)
-                self.out.append(cmd.new_cancel_timer(timer))  # see `commands`
+                self.out.append(cmd.CancelTimer(timer))
         call.timers = keep
 
     def cancel_timer(self, timer: Timer | None) -> None:

@@ -8,6 +8,7 @@ whose queue or IVR tree is gone (live calls and agents' statuses carry over).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
 
 from helpline.core import commands as cmd
@@ -80,14 +81,14 @@ class CallEndLayer(CallFlowLayer):
         elif state is _EXTERNAL and call.legs:
             last = call.legs[-1]
             started = last.answered_at if last.answered_at is not None else self.now
-            call.legs[-1] = last._replace(ended_at=self.now, talk_s=self.now - started)
+            call.legs[-1] = replace(last, ended_at=self.now, talk_s=self.now - started)
         self.set_call_state(call, _ENDED)
         for url in call.notify_urls:
             self.notify(call, url, event="call_hangup")
         if hangup:
-            self.out.append(cmd.new_hangup(call.id, reason, prompt))  # see `commands`
+            self.out.append(cmd.Hangup(call.id, reason, prompt))
         self.out.append(
-            cmd.new_write_call_record(self._record(call, result, by, reason, wrap_up_pending))
+            cmd.WriteCallRecord(self._record(call, result, by, reason, wrap_up_pending))
         )
         del self.calls[call.id]
 

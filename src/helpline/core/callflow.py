@@ -18,7 +18,7 @@ from helpline.core.calls import Call
 from helpline.core.errors import Conflict, NotFound
 from helpline.core.events import CallbackRequested, CalloutRequested, TransferRequested
 from helpline.core.offers import OfferLayer
-from helpline.core.records import Decision, Direction, Result, new_leg
+from helpline.core.records import Decision, Direction, Leg, Result
 from helpline.core.routing import OfferTarget
 from helpline.core.states import AgentActivity, CallState
 from helpline.core.timers import TimerKind
@@ -162,7 +162,7 @@ class CallFlowLayer(OfferLayer):
         talk = max(0.0, self.now - started - call.leg_hold)
         call.talk_total += talk
         call.legs.append(
-            new_leg(  # the class call, skipped (hot path: see `commands`)
+            Leg(
                 call.agent_id,
                 call.queue_id,
                 call.leg_offered_at,  # offered_at

@@ -4,50 +4,43 @@ The server dispatches them to the telephony adapter, the store and the webhook o
 simulator turns them into future events; tests assert on them.
 
 The commands every call produces (`StartTimer`, `CancelTimer`, `PlayQueueAudio`, `OfferCall`,
-`Bridge`, `Hangup`, `WriteCallRecord`) are `typing.NamedTuple`s, like `Timer`: as immutable and
-as typed for mypy (build them by keyword), but made in C, where a frozen dataclass sets each
-field through `object.__setattr__` (issue 3: the simulator builds millions). The engine's hot
-paths build them positionally, in field order: a class called with keywords packs them into a
-dict for its `__new__` and unpacks them again, twice the cost of the tuple itself. Hotter
-still, the `new_*` functions below: typed like the class (mypy checks every field), they call
-`tuple.__new__` directly, skipping the class call and the named tuple's Python-level `__new__`
-(about 100 ns of a 300 ns build; tests/core/test_messages.py checks each against the class). Tell
-them apart by type (`isinstance`, `type(x) is`); `plain.typed_equality` makes each equal only
-to its own type, as a dataclass is (a bare tuple equals any tuple of equal fields). `plain()`
-gives both kinds as a dict by field. Others stay frozen dataclasses; new ones may be either.
+`Bridge`, `Hangup`, `WriteCallRecord`) are plain classes with `Final` fields and an
+`__init__` of their own (issue 3: the simulator builds millions): compiled, each is a native
+class built in C in about 30 ns, where a frozen dataclass sets each field through
+`object.__setattr__` (400 ns). They are as read-only (`plain.freeze_interpreted`), as typed
+and as comparable (an instance equals only its own type) as the frozen dataclasses that
+make up the rest; the engine builds them positionally, tests by keyword. `plain()` gives
+both kinds as a dict by field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from helpline.core.model import Prompt, RoutingType
-from helpline.core.plain import typed_equality
+from helpline.core.plain import freeze_interpreted
 from helpline.core.records import CallRecord
 from helpline.core.timers import Timer
 
-_tuple_new: Final = tuple.__new__
+
+@dataclass(init=False, unsafe_hash=True)
+class StartTimer:
+    timer: Final[Timer]
+    at: Final[float]
+
+    def __init__(self, timer: Timer, at: float) -> None:
+        self.timer = timer
+        self.at = at
 
 
-@typed_equality
-class StartTimer(NamedTuple):
-    timer: Timer
-    at: float
+@dataclass(init=False, unsafe_hash=True)
+class CancelTimer:
+    timer: Final[Timer]
 
-
-@typed_equality
-class CancelTimer(NamedTuple):
-    timer: Timer
-
-
-def new_start_timer(timer: Timer, at: float) -> StartTimer:
-    return _tuple_new(StartTimer, (timer, at))
-
-
-def new_cancel_timer(timer: Timer) -> CancelTimer:
-    return _tuple_new(CancelTimer, (timer,))
+    def __init__(self, timer: Timer) -> None:
+        self.timer = timer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,20 +53,26 @@ class PlayPrompt:
     collect: bool
 
 
-@typed_equality
-class PlayQueueAudio(NamedTuple):
+@dataclass(init=False, unsafe_hash=True)
+class PlayQueueAudio:
     """A queued caller hears the greeting once, then hold music until offered (seed 000 2h)."""
 
-    call_id: str
-    greeting: Prompt | None
-    greeting_text: str | None
-    hold_music: str | None
+    call_id: Final[str]
+    greeting: Final[Prompt | None]
+    greeting_text: Final[str | None]
+    hold_music: Final[str | None]
 
-
-def new_play_queue_audio(
-    call_id: str, greeting: Prompt | None, greeting_text: str | None, hold_music: str | None
-) -> PlayQueueAudio:
-    return _tuple_new(PlayQueueAudio, (call_id, greeting, greeting_text, hold_music))
+    def __init__(
+        self,
+        call_id: str,
+        greeting: Prompt | None,
+        greeting_text: str | None,
+        hold_music: str | None,
+    ) -> None:
+        self.call_id = call_id
+        self.greeting = greeting
+        self.greeting_text = greeting_text
+        self.hold_music = hold_music
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,45 +83,41 @@ class SetHold:
     on: bool
 
 
-@typed_equality
-class OfferCall(NamedTuple):
+@dataclass(init=False, unsafe_hash=True)
+class OfferCall:
     """Ring an agent for `timeout_s`: the app/SIP phone (routing type 1) or `phone_number` (2)."""
 
-    call_id: str
-    agent_id: str
-    timeout_s: float
-    routing_type: RoutingType
-    phone_number: str | None
-    from_number: str
-    queue_id: str | None
-    display: str | None = None  # callout: what the agent's phone shows (seed 000 Step 4)
-    agent_line: bool = False  # answer it on the agent's line (`CalloutRequested.agent_line`)
+    call_id: Final[str]
+    agent_id: Final[str]
+    timeout_s: Final[float]
+    routing_type: Final[RoutingType]
+    phone_number: Final[str | None]
+    from_number: Final[str]
+    queue_id: Final[str | None]
+    display: Final[str | None]  # callout: what the agent's phone shows (seed 000 Step 4)
+    agent_line: Final[bool]  # answer it on the agent's line (`CalloutRequested.agent_line`)
 
-
-def new_offer_call(  # noqa: PLR0917 (the fields, in order: a named tuple's constructor)
-    call_id: str,
-    agent_id: str,
-    timeout_s: float,
-    routing_type: RoutingType,
-    phone_number: str | None,
-    from_number: str,
-    queue_id: str | None,
-) -> OfferCall:
-    """A queue offer (no callout `display`, not on the agent's line)."""
-    return _tuple_new(
-        OfferCall,
-        (
-            call_id,
-            agent_id,
-            timeout_s,
-            routing_type,
-            phone_number,
-            from_number,
-            queue_id,
-            None,
-            False,
-        ),
-    )
+    def __init__(  # noqa: PLR0917 (a queue offer is built positionally, in field order)
+        self,
+        call_id: str,
+        agent_id: str,
+        timeout_s: float,
+        routing_type: RoutingType,
+        phone_number: str | None,
+        from_number: str,
+        queue_id: str | None,
+        display: str | None = None,
+        agent_line: bool = False,
+    ) -> None:
+        self.call_id = call_id
+        self.agent_id = agent_id
+        self.timeout_s = timeout_s
+        self.routing_type = routing_type
+        self.phone_number = phone_number
+        self.from_number = from_number
+        self.queue_id = queue_id
+        self.display = display
+        self.agent_line = agent_line
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,17 +126,18 @@ class CancelOffer:
     agent_id: str
 
 
-@typed_equality
-class Bridge(NamedTuple):
+@dataclass(init=False, unsafe_hash=True)
+class Bridge:
     """Connect the customer and the agent; `record` starts a recording (seed 004)."""
 
-    call_id: str
-    agent_id: str
-    record: bool = False
+    call_id: Final[str]
+    agent_id: Final[str]
+    record: Final[bool]
 
-
-def new_bridge(call_id: str, agent_id: str, record: bool) -> Bridge:
-    return _tuple_new(Bridge, (call_id, agent_id, record))
+    def __init__(self, call_id: str, agent_id: str, record: bool = False) -> None:
+        self.call_id = call_id
+        self.agent_id = agent_id
+        self.record = record
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,17 +164,18 @@ class StartVoicemail:
     prompt: Prompt | None = None
 
 
-@typed_equality
-class Hangup(NamedTuple):
+@dataclass(init=False, unsafe_hash=True)
+class Hangup:
     """End every leg of the call. Idempotent for the telephony adapter."""
 
-    call_id: str
-    reason: str
-    prompt: Prompt | None = None  # play this first (e.g. "goodbye")
+    call_id: Final[str]
+    reason: Final[str]
+    prompt: Final[Prompt | None]  # play this first (e.g. "goodbye")
 
-
-def new_hangup(call_id: str, reason: str, prompt: Prompt | None) -> Hangup:
-    return _tuple_new(Hangup, (call_id, reason, prompt))
+    def __init__(self, call_id: str, reason: str, prompt: Prompt | None = None) -> None:
+        self.call_id = call_id
+        self.reason = reason
+        self.prompt = prompt
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -226,15 +223,14 @@ class AgentStateChanged:
     at: float
 
 
-@typed_equality
-class WriteCallRecord(NamedTuple):
+@dataclass(init=False, unsafe_hash=True)
+class WriteCallRecord:
     """The call ended: store its one record."""
 
-    record: CallRecord
+    record: Final[CallRecord]
 
-
-def new_write_call_record(record: CallRecord) -> WriteCallRecord:
-    return _tuple_new(WriteCallRecord, (record,))
+    def __init__(self, record: CallRecord) -> None:
+        self.record = record
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -309,3 +305,8 @@ class CloseAgentLine:
 
 
 AgentLineCommand = OpenAgentLine | HoldAgentLine | CloseAgentLine
+
+
+freeze_interpreted(
+    StartTimer, CancelTimer, PlayQueueAudio, OfferCall, Bridge, Hangup, WriteCallRecord
+)

@@ -201,7 +201,7 @@ class Engine(CallEndLayer):
         self.reconfigure(event.center)
 
     def _call_arrived(self, event: ev.CallArrived) -> None:
-        if not event.call_id:  # checked here, not on construction: a named tuple has no hook
+        if not event.call_id:  # checked here, not on construction: the class has no `__post_init__`
             raise ClientError("call_id is required", details={"field": "call_id"})
         if event.call_id in self.calls:
             raise Conflict(f"call {event.call_id} already exists", details={"field": "call_id"})

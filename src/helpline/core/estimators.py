@@ -18,28 +18,49 @@ Both are averaged over roughly the last `HORIZON` calls.
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+from dataclasses import dataclass
+from typing import Final
 
 from helpline.core.calls import QueueState
-from helpline.core.plain import typed_equality
+from helpline.core.plain import freeze_interpreted
 
 HORIZON: Final = 2000  # calls: how far back the running estimates of mu and theta look
 DEFAULT_BUSY_S: Final = 180.0  # assumed handle time until the queue has seen a call
 
 
-@typed_equality
-class WaitEstimate(NamedTuple):
+@dataclass(init=False, unsafe_hash=True)
+class WaitEstimate:
     """What a caller joining `queue_id` now can expect; seconds, None when no agent serves.
 
-    A NamedTuple, like `Timer`: the simulator asks for one for every caller who waits.
+    The simulator asks for one for every caller who waits: as fast to build as the commands
+    every call produces (see `helpline.core.commands`).
     """
 
-    queue_id: str
-    waiting: int
-    staffed: int
-    ql_s: float | None
-    hol_s: float
-    les_s: float | None
+    queue_id: Final[str]
+    waiting: Final[int]
+    staffed: Final[int]
+    ql_s: Final[float | None]
+    hol_s: Final[float]
+    les_s: Final[float | None]
+
+    def __init__(  # noqa: PLR0917 (the fields, in order)
+        self,
+        queue_id: str,
+        waiting: int,
+        staffed: int,
+        ql_s: float | None,
+        hol_s: float,
+        les_s: float | None,
+    ) -> None:
+        self.queue_id = queue_id
+        self.waiting = waiting
+        self.staffed = staffed
+        self.ql_s = ql_s
+        self.hol_s = hol_s
+        self.les_s = les_s
+
+
+freeze_interpreted(WaitEstimate)
 
 
 def record_busy_time(queue: QueueState, busy_s: float) -> None:

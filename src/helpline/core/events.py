@@ -4,9 +4,9 @@ Each event comes with the time it happened (`Engine.handle(event, now)`); none c
 Drivers (the simulator, the server runtime, tests) make these from the outside world.
 
 The events of every call (`CallArrived`, `OfferAnswered`, `CallHungUp`, `TimerFired`) are
-`typing.NamedTuple`s, as fast to build as a tuple (see `commands`); `CallArrived`'s check (a
-call id) is the engine's, on handling. The rest are frozen dataclasses, which can validate in
-`__post_init__`.
+classes built as fast as the commands every call produces (see `commands`); `CallArrived`'s
+check (a call id) is the engine's, on handling. The rest are frozen dataclasses, which can
+validate in `__post_init__`.
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final
 
 from helpline.core.errors import ClientError
 from helpline.core.model import RoutingType
-from helpline.core.plain import typed_equality
+from helpline.core.plain import freeze_interpreted
 from helpline.core.timers import Timer
-
-_tuple_new: Final = tuple.__new__
 
 if TYPE_CHECKING:
     from helpline.core.model import Center
@@ -40,19 +38,19 @@ def _need(value: object, name: str) -> None:
         raise ClientError(f"{name} is required", details={"field": name})
 
 
-@typed_equality
-class CallArrived(NamedTuple):
+@dataclass(init=False, unsafe_hash=True)
+class CallArrived:
     """An inbound call reached hotline number `to_number` (seed 000 1e). An empty `call_id` is
     a `ClientError` when the engine handles it."""
 
-    call_id: str
-    from_number: str
-    to_number: str
+    call_id: Final[str]
+    from_number: Final[str]
+    to_number: Final[str]
 
-
-def new_call_arrived(call_id: str, from_number: str, to_number: str) -> CallArrived:
-    """`CallArrived(...)` without the class call (see `helpline.core.commands`)."""
-    return _tuple_new(CallArrived, (call_id, from_number, to_number))
+    def __init__(self, call_id: str, from_number: str, to_number: str) -> None:
+        self.call_id = call_id
+        self.from_number = from_number
+        self.to_number = to_number
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,17 +69,18 @@ class DigitsPressed:
         _need(self.digits, "digits")
 
 
-@typed_equality
-class CallHungUp(NamedTuple):
+@dataclass(init=False, unsafe_hash=True)
+class CallHungUp:
     """A party left the call (or the system ended it, e.g. the API's hang-up)."""
 
-    call_id: str
-    party: Party = Party.CUSTOMER
-    reason: str = ""
+    call_id: Final[str]
+    party: Final[Party]
+    reason: Final[str]
 
-
-def new_call_hung_up(call_id: str, party: Party, reason: str) -> CallHungUp:
-    return _tuple_new(CallHungUp, (call_id, party, reason))
+    def __init__(self, call_id: str, party: Party = Party.CUSTOMER, reason: str = "") -> None:
+        self.call_id = call_id
+        self.party = party
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,14 +112,14 @@ class AgentReachChanged:
     routing_type: RoutingType
 
 
-@typed_equality
-class OfferAnswered(NamedTuple):
-    call_id: str
-    agent_id: str
+@dataclass(init=False, unsafe_hash=True)
+class OfferAnswered:
+    call_id: Final[str]
+    agent_id: Final[str]
 
-
-def new_offer_answered(call_id: str, agent_id: str) -> OfferAnswered:
-    return _tuple_new(OfferAnswered, (call_id, agent_id))
+    def __init__(self, call_id: str, agent_id: str) -> None:
+        self.call_id = call_id
+        self.agent_id = agent_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,13 +131,12 @@ class OfferRejected:
     reason: str = "rejected"
 
 
-@typed_equality
-class TimerFired(NamedTuple):
-    timer: Timer
+@dataclass(init=False, unsafe_hash=True)
+class TimerFired:
+    timer: Final[Timer]
 
-
-def new_timer_fired(timer: Timer) -> TimerFired:
-    return _tuple_new(TimerFired, (timer,))
+    def __init__(self, timer: Timer) -> None:
+        self.timer = timer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -313,3 +311,6 @@ class AgentLineClosed:
 
 
 AgentLineEvent = AgentLineAnswered | AgentLineFailed | AgentLineClosed
+
+
+freeze_interpreted(CallArrived, CallHungUp, OfferAnswered, TimerFired)

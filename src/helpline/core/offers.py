@@ -71,7 +71,7 @@ class OfferLayer(RouterLayer):
                 self._seq += 1  # next_seq(), inlined
                 queue.round_robin[agent.id] = self._seq
             out.append(
-                cmd.new_offer_call(  # the class call, skipped (hot path: see `commands`)
+                cmd.OfferCall(
                     call_id,  # call_id
                     agent.id,  # agent_id
                     target.timeout_s,
@@ -124,9 +124,7 @@ class OfferLayer(RouterLayer):
         call.leg_hold = 0.0
         if call.answered_at is None:
             call.answered_at = self.now
-        self.out.append(
-            cmd.new_bridge(call.id, agent.id, self.should_record(call))  # see `commands`
-        )
+        self.out.append(cmd.Bridge(call.id, agent.id, self.should_record(call)))
 
     def should_record(self, call: Call) -> bool:
         """Seed 004 "Recording permissions": the queue decides, or asks the call's permission."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
+
+from helpline.core.plain import freeze_interpreted
 
 
 class Direction(StrEnum):
@@ -29,39 +31,45 @@ class Result(StrEnum):
     CALLBACK_REQUESTED = "callback_requested"  # left the line; a callback call took its place
 
 
-class Leg(NamedTuple):
+@dataclass(init=False, unsafe_hash=True)
+class Leg:
     """One connection of the customer to an agent (or an outside number).
 
-    A NamedTuple, like `Timer`: one is built for every answered call, and a tuple is built in
-    C where a frozen dataclass sets each field through `object.__setattr__`.
+    Built for every answered call, as fast as the commands every call produces (see
+    `helpline.core.commands`).
     """
 
-    agent_id: str | None
-    queue_id: str | None
-    offered_at: float | None
-    answered_at: float | None
-    ended_at: float | None
-    talk_s: float
-    hold_s: float
-    external_number: str | None = None
+    agent_id: Final[str | None]
+    queue_id: Final[str | None]
+    offered_at: Final[float | None]
+    answered_at: Final[float | None]
+    ended_at: Final[float | None]
+    talk_s: Final[float]
+    hold_s: Final[float]
+    external_number: Final[str | None]
+
+    def __init__(  # noqa: PLR0917 (the engine builds a leg positionally, in field order)
+        self,
+        agent_id: str | None,
+        queue_id: str | None,
+        offered_at: float | None,
+        answered_at: float | None,
+        ended_at: float | None,
+        talk_s: float,
+        hold_s: float,
+        external_number: str | None = None,
+    ) -> None:
+        self.agent_id = agent_id
+        self.queue_id = queue_id
+        self.offered_at = offered_at
+        self.answered_at = answered_at
+        self.ended_at = ended_at
+        self.talk_s = talk_s
+        self.hold_s = hold_s
+        self.external_number = external_number
 
 
-_tuple_new: Final = tuple.__new__
-
-
-def new_leg(  # noqa: PLR0917 (the fields, in order: a named tuple's constructor)
-    agent_id: str | None,
-    queue_id: str | None,
-    offered_at: float | None,
-    answered_at: float | None,
-    ended_at: float | None,
-    talk_s: float,
-    hold_s: float,
-) -> Leg:
-    """An agent leg (no external number), without the class call (see `helpline.core.commands`)."""
-    return _tuple_new(
-        Leg, (agent_id, queue_id, offered_at, answered_at, ended_at, talk_s, hold_s, None)
-    )
+freeze_interpreted(Leg)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,13 +11,15 @@ so no call waits while an eligible agent of an open tier is idle.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Final, NamedTuple
+from dataclasses import dataclass
+from typing import Final
 
 from helpline.core import commands as cmd
 from helpline.core.calls import Call, QueueState, RouterStatus
 from helpline.core.estimators import estimate, record_wait
 from helpline.core.ivr import IvrLayer
 from helpline.core.model import Fallback, FallbackKind, RoutingType
+from helpline.core.plain import freeze_interpreted
 from helpline.core.pools import Pool
 from helpline.core.records import Decision, Direction, Result
 from helpline.core.states import CallState
@@ -38,27 +40,29 @@ _ROUTER_NONE: Final = RouterStatus.NONE
 _ROUTER_PENDING: Final = RouterStatus.PENDING
 
 
-class OfferTarget(NamedTuple):
+@dataclass(init=False, unsafe_hash=True)
+class OfferTarget:
     """One agent to ring, how, and for how long.
 
-    A NamedTuple, like `Timer`: one is built for every offer, never leaves the engine, and a
-    tuple is built in C.
+    Built for every offer and never leaves the engine: as fast to build as the commands every
+    call produces (see `helpline.core.commands`).
     """
 
-    agent_id: str
-    timeout_s: float
-    routing_type: RoutingType
-    phone_number: str | None
+    agent_id: Final[str]
+    timeout_s: Final[float]
+    routing_type: Final[RoutingType]
+    phone_number: Final[str | None]
+
+    def __init__(
+        self, agent_id: str, timeout_s: float, routing_type: RoutingType, phone_number: str | None
+    ) -> None:
+        self.agent_id = agent_id
+        self.timeout_s = timeout_s
+        self.routing_type = routing_type
+        self.phone_number = phone_number
 
 
-_tuple_new: Final = tuple.__new__
-
-
-def new_offer_target(
-    agent_id: str, timeout_s: float, routing_type: RoutingType, phone_number: str | None
-) -> OfferTarget:
-    """`OfferTarget(...)` without the class call (see `helpline.core.commands`)."""
-    return _tuple_new(OfferTarget, (agent_id, timeout_s, routing_type, phone_number))
+freeze_interpreted(OfferTarget)
 
 
 class QueueLayer(IvrLayer):
@@ -104,9 +108,7 @@ class QueueLayer(IvrLayer):
         self.set_call_state(call, _QUEUED)
         queue.push(call)
         if not is_callback:
-            self.out.append(
-                cmd.new_play_queue_audio(call.id, greeting, greeting_text, config.hold_music)
-            )
+            self.out.append(cmd.PlayQueueAudio(call.id, greeting, greeting_text, config.hold_music))
             if config.max_wait_s is not None:
                 self.call_timer(call, _MAX_WAIT_TIMER, now + config.max_wait_s)
         for pool in queue.tiers:
@@ -246,9 +248,7 @@ class QueueLayer(IvrLayer):
                     if len(chosen) == 1:  # every strategy but ring all; `_group_target`
                         agent = self.agents[chosen[0]]
                         targets = [
-                            new_offer_target(
-                                agent.id, timeout_s, agent.routing_type, agent.phone_number
-                            )
+                            OfferTarget(agent.id, timeout_s, agent.routing_type, agent.phone_number)
                         ]
                     else:
                         targets = [self._group_target(a, timeout_s) for a in chosen]

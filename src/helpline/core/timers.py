@@ -8,8 +8,11 @@ the engine ignores any timer it no longer holds, so cancelling is only an optimi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final, NamedTuple
+from typing import Final
+
+from helpline.core.plain import freeze_interpreted
 
 
 class TimerKind(StrEnum):
@@ -21,21 +24,34 @@ class TimerKind(StrEnum):
     ROUTER = "router"  # the external router did not answer in time
 
 
-class Timer(NamedTuple):
+@dataclass(init=False)
+class Timer:
     """Names one timer: what it is for, whose it is (a call, an agent, a request), a serial.
 
-    A NamedTuple rather than a frozen dataclass: timers live in sets and are hashed on every
-    start, cancel and fire, and a tuple hashes in C.
+    Timers live in sets and are hashed on every start, cancel and fire: `__hash__` and
+    `__eq__` are the class's own, compiled with it, where a dataclass's would run as Python.
+    Read-only and fast to build: see `plain.freeze_interpreted`.
     """
 
-    kind: TimerKind
-    subject: str
-    serial: int = 0
+    kind: Final[TimerKind]
+    subject: Final[str]
+    serial: Final[int]
+
+    def __init__(self, kind: TimerKind, subject: str, serial: int = 0) -> None:
+        self.kind = kind
+        self.subject = subject
+        self.serial = serial
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.subject, self.serial))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is Timer
+            and self.serial == other.serial
+            and self.subject == other.subject
+            and self.kind == other.kind
+        )
 
 
-_tuple_new: Final = tuple.__new__
-
-
-def new_timer(kind: TimerKind, subject: str, serial: int) -> Timer:
-    """`Timer(kind, subject, serial)` without the class call (see `helpline.core.commands`)."""
-    return _tuple_new(Timer, (kind, subject, serial))
+freeze_interpreted(Timer)

@@ -15,7 +15,6 @@ import itertools
 import random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -54,12 +53,15 @@ _Bridge: Final = cmd.Bridge
 _WriteCallRecord: Final = cmd.WriteCallRecord
 
 
-@dataclass(slots=True)
 class _Caller:
-    stream: int
-    entered: float | None = None  # entered a queue
-    predicted: dict[str, float] | None = None  # wait estimates at queue entry
-    offered: bool = False
+    """A simulated caller's own facts. A plain class: compiled, built in C (a dataclass's
+    generated `__init__` would run as Python, once for every caller)."""
+
+    def __init__(self, stream: int) -> None:
+        self.stream = stream
+        self.entered: float | None = None  # entered a queue
+        self.predicted: dict[str, float] | None = None  # wait estimates at queue entry
+        self.offered = False
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # tests/sim/test_runner_schedule.py
@@ -225,11 +227,11 @@ class Replication:
             # named-tuple events built without the class call: see `helpline.core.commands`
             if kind == _TIMER:
                 if a in live_timers:
-                    self._handle(ev.new_timer_fired(a), at)
+                    self._handle(ev.TimerFired(a), at)
             elif kind == _ANSWER:
-                self._handle(ev.new_offer_answered(a, b), at)  # call id, agent id
+                self._handle(ev.OfferAnswered(a, b), at)  # call id, agent id
             elif kind == _HANGUP:
-                self._handle(ev.new_call_hung_up(a, b, ""), at)  # call id, party, reason
+                self._handle(ev.CallHungUp(a, b, ""), at)  # call id, party, reason
             elif kind == _ARRIVAL:
                 if not arrivals_open or (horizon is not None and at >= horizon):
                     arrivals_open = False
@@ -246,7 +248,7 @@ class Replication:
                 else:
                     streams_open -= 1
                     arrivals_open = streams_open > 0
-                arrival = ev.new_call_arrived(call_id, call_id, targets[a])  # id, from, to
+                arrival = ev.CallArrived(call_id, call_id, targets[a])  # id, from, to
                 self._handle(arrival, at)
                 if progress is not None and arrived >= next_report:
                     next_report = arrived + 2000
@@ -254,7 +256,7 @@ class Replication:
             elif kind == _ABANDON:
                 call = calls.get(a)
                 if call is not None and call.state in _WAITING:
-                    self._handle(ev.new_call_hung_up(a, _BY_CUSTOMER, ""), at)
+                    self._handle(ev.CallHungUp(a, _BY_CUSTOMER, ""), at)
             elif kind == _DIGITS:
                 self._handle(ev.DigitsPressed(call_id=a, digits=b), at)
             elif kind == _CUSTOMER:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -86,7 +87,7 @@ class WorkerTelephony(WebRtcTelephony):
                 self._tap_caller(call)  # an in-process recording: the caller's side
             return
         # two browser legs: the workers carry the audio and write the recording
-        super()._bridge(tenant_id, command._replace(record=False), call)
+        super()._bridge(tenant_id, replace(command, record=False), call)
         key = (tenant_id, call.call_id)
         if command.record and key not in self.recordings and call.recorder is None:
             path = self.recording_path(tenant_id, call.call_id)
