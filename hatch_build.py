@@ -41,6 +41,7 @@ COMPILED_GLOBS = (
     "helpline/sim/runner.py",  # the simulator's event loop and its statistics
     "helpline/sim/stats.py",
     "helpline/sip/*.py",  # the sans-I/O SIP stack: parser, serializer, transactions, dialogs
+    "helpline/sip/sdp/*.py",  # session descriptions: every call's offer and answer
 )
 # Error classes stay interpreted: nothing hot raises them, and code outside the build subclasses
 # them and reads their class-level `code` (a compiled class would make it a per-instance field);

@@ -10,10 +10,10 @@ from helpline.sip.sdp.description import (
     Media,
     Origin,
     RtpMap,
-    SdpError,
     SessionDescription,
     parse_sdp,
 )
+from helpline.sip.sdp.errors import SdpError
 from helpline.sip.sdp.negotiation import (
     AudioSession,
     accept_answer,

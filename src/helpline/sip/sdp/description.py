@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from helpline.core.errors import ClientError
+from helpline.sip.sdp.errors import SdpError
 
 Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
 DIRECTIONS: tuple[Direction, ...] = ("sendrecv", "sendonly", "recvonly", "inactive")
@@ -20,21 +20,6 @@ STATIC_PAYLOAD_TYPES: dict[int, tuple[str, int]] = {0: ("PCMU", 8000), 8: ("PCMA
 CODEC_PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8}
 TELEPHONE_EVENT = "telephone-event"
 MAX_SDP_BYTES = 65536  # a body larger than this is not a phone's offer
-
-
-class SdpError(ClientError):
-    """A session description that cannot be used; `line` is the 1-based bad line (0: none).
-
-    `status` is the SIP response for an offer that fails: 400 for a malformed body, 488 (Not
-    Acceptable Here, RFC 3261 section 13.3.1.1) for a well-formed one we cannot accept."""
-
-    code = "bad_sdp"
-
-    def __init__(self, message: str, *, line: int = 0, text: str = "", status: int = 400) -> None:
-        where = f"line {line} ({text!r}): " if line else ""
-        super().__init__(where + message, details={"line": line, "text": text})
-        self.line = line
-        self.status = status
 
 
 @dataclass(frozen=True, slots=True)

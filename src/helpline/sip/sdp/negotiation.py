@@ -19,9 +19,9 @@ from helpline.sip.sdp.description import (
     Direction,
     Media,
     Origin,
-    SdpError,
     SessionDescription,
 )
+from helpline.sip.sdp.errors import SdpError
 
 # RFC 3264 section 6.1: the answer's direction mirrors the offer's.
 _MIRROR: dict[Direction, Direction] = {
