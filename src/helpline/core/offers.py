@@ -81,7 +81,8 @@ class OfferLayer(RouterLayer):
                     call.queue_id,
                 )
             )
-        timeout = targets[0].timeout_s if single else max(t.timeout_s for t in targets)
+        first = targets[0]  # a local: tests/test_mypyc_borrowing.py says why
+        timeout = first.timeout_s if single else max(t.timeout_s for t in targets)
         self.call_timer(call, _OFFER_TIMER, now + timeout)
         if decision is not None:
             call.decisions = (*call.decisions, decision)

@@ -343,7 +343,9 @@ def register_request(request: Request, *, username: str, source: str) -> Registe
                 uri=contact.uri, expires=contact.params.get("expires"), q=contact.params.get("q")
             )
         )
-    require = [t.strip() for v in request.headers.get_all("Require") for t in v.split(",")]
+    # before, not inside, the call below: tests/test_mypyc_borrowing.py says why
+    tokens = [t.strip() for v in request.headers.get_all("Require") for t in v.split(",")]
+    require = tuple(t for t in tokens if t)
     return RegisterRequest(
         username=username,
         request_host=parse_uri(request.uri).host,
@@ -354,7 +356,7 @@ def register_request(request: Request, *, username: str, source: str) -> Registe
         contacts=tuple(contacts),
         wildcard=wildcard,
         expires=request.headers.get("Expires"),
-        require=tuple(t for t in require if t),
+        require=require,
         source=source,
         user_agent=request.headers.get("User-Agent") or "",
     )
