@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final
 
+from helpline.core.plain import freeze_interpreted
 from helpline.sip.fields import NameAddr, parse_name_addr
 from helpline.sip.headers import Headers
 from helpline.sip.message import Request, Response
@@ -34,13 +35,18 @@ class DialogState(StrEnum):
     CONFIRMED = "confirmed"  # created or confirmed by a 2xx
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class DialogId:
     """Call-ID plus local and remote tags (12): the same dialog has mirrored ids at each end."""
 
-    call_id: str
-    local_tag: str
-    remote_tag: str
+    call_id: Final[str]
+    local_tag: Final[str]
+    remote_tag: Final[str]
+
+    def __init__(self, call_id: str, local_tag: str, remote_tag: str) -> None:
+        self.call_id = call_id
+        self.local_tag = local_tag
+        self.remote_tag = remote_tag
 
 
 def uas_dialog_id(request: Request) -> DialogId:
@@ -65,17 +71,40 @@ def _without_tag(name_addr: NameAddr) -> NameAddr:
     return NameAddr(name_addr.display, name_addr.uri, params)
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class Dialog:
-    id: DialogId
-    state: DialogState
-    local: NameAddr  # our From (UAC) or To (UAS), without the tag
-    remote: NameAddr
-    remote_target: str  # the peer's Contact URI: where in-dialog requests go
-    route_set: tuple[str, ...]  # name-addr values, in the order requests list them
-    local_seq: int | None
-    remote_seq: int | None
-    secure: bool = False
+    id: Final[DialogId]
+    state: Final[DialogState]
+    local: Final[NameAddr]  # our From (UAC) or To (UAS), without the tag
+    remote: Final[NameAddr]
+    remote_target: Final[str]  # the peer's Contact URI: where in-dialog requests go
+    route_set: Final[tuple[str, ...]]  # name-addr values, in the order requests list them
+    local_seq: Final[int | None]
+    remote_seq: Final[int | None]
+    secure: Final[bool]
+
+    def __init__(
+        self,
+        *,
+        id: DialogId,  # the RFC's word (12)
+        state: DialogState,
+        local: NameAddr,
+        remote: NameAddr,
+        remote_target: str,
+        route_set: tuple[str, ...],
+        local_seq: int | None,
+        remote_seq: int | None,
+        secure: bool = False,
+    ) -> None:
+        self.id = id
+        self.state = state
+        self.local = local
+        self.remote = remote
+        self.remote_target = remote_target
+        self.route_set = route_set
+        self.local_seq = local_seq
+        self.remote_seq = remote_seq
+        self.secure = secure
 
     @classmethod
     def as_uac(cls, request: Request, response: Response, *, secure: bool = False) -> Dialog:
@@ -202,3 +231,8 @@ class Dialog:
             params = {k: v for k, v in parsed.params.items() if k != "method"}
             uri = str(replace(parsed, params=params, headers={}))
         return uri, [*self.route_set[1:], f"<{self.remote_target}>"]
+
+
+# Made and moved on (`replace`) by every message of a call: native classes (built in C when
+# compiled, `core/plain.py` says why), as read-only as frozen dataclasses.
+freeze_interpreted(DialogId, Dialog)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
+from helpline.core.plain import freeze_interpreted
 from helpline.sip.errors import SipParseError
 from helpline.sip.uri import SipUri, is_absolute_uri, parse_host, parse_uri, uri_scheme
 
@@ -91,13 +92,20 @@ def _check_sip_uri(uri: str) -> bool:
     return bool(parse_uri(uri))
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class NameAddr:
     """`[display-name] <uri> *(;param)` or `addr-spec *(;param)` (From, To, Contact...)."""
 
-    display: str | None
-    uri: str
-    params: dict[str, str | None] = field(default_factory=dict)
+    display: Final[str | None]
+    uri: Final[str]
+    params: Final[dict[str, str | None]]
+
+    def __init__(
+        self, display: str | None, uri: str, params: dict[str, str | None] | None = None
+    ) -> None:
+        self.display = display
+        self.uri = uri
+        self.params = {} if params is None else params
 
     @property
     def tag(self) -> str | None:
@@ -147,15 +155,29 @@ def parse_name_addr(value: str, what: str = "name-addr") -> NameAddr:
     return NameAddr(display, uri, parse_params(tail, what))
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class Via:
     """One Via value (RFC 3261 20.42, 18.2.1 for received/rport, RFC 3581)."""
 
-    transport: str
-    host: str
-    port: int | None = None
-    params: dict[str, str | None] = field(default_factory=dict)
-    protocol: str = "SIP/2.0"
+    transport: Final[str]
+    host: Final[str]
+    port: Final[int | None]
+    params: Final[dict[str, str | None]]
+    protocol: Final[str]
+
+    def __init__(
+        self,
+        transport: str,
+        host: str,
+        port: int | None = None,
+        params: dict[str, str | None] | None = None,
+        protocol: str = "SIP/2.0",
+    ) -> None:
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self.params = {} if params is None else params
+        self.protocol = protocol
 
     @property
     def branch(self) -> str | None:
@@ -200,10 +222,14 @@ def parse_via(value: str) -> Via:
     return Via(transport.upper(), host, port, params, f"{name.upper()}/{version}")
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class CSeq:
-    number: int
-    method: str
+    number: Final[int]
+    method: Final[str]
+
+    def __init__(self, number: int, method: str) -> None:
+        self.number = number
+        self.method = method
 
     def __str__(self) -> str:
         return f"{self.number} {self.method}"
@@ -223,3 +249,8 @@ def parse_cseq(value: str) -> CSeq:
     if not method or not set(method) <= TOKEN_CHARS:
         raise SipParseError(f"bad CSeq method: {value!r}")
     return CSeq(int(number_text), method)
+
+
+# Read on every message: native classes (built in C when compiled, `core/plain.py` says
+# why), as read-only as frozen dataclasses.
+freeze_interpreted(NameAddr, Via, CSeq)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from helpline.core.plain import freeze_interpreted
 from helpline.sip.errors import REASON_PHRASES, SipParseError
 from helpline.sip.fields import (
     TOKEN_CHARS,
@@ -95,10 +96,14 @@ def _serialize(start_line: str, headers: Headers, body: bytes) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape") + body
 
 
+@dataclass(init=False, unsafe_hash=True)
 class _Message:
     """Accessors for the fields every message has (parse_message has checked them)."""
 
-    headers: Headers
+    headers: Final[Headers]
+
+    def __init__(self, headers: Headers) -> None:
+        self.headers = headers
 
     def _one(self, name: str) -> str:
         value = self.headers.get(name)
@@ -131,12 +136,17 @@ class _Message:
         return parse_name_addr(self._one("To"), "To")
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class Request(_Message):
-    method: str
-    uri: str
-    headers: Headers
-    body: bytes = b""
+    method: Final[str]
+    uri: Final[str]
+    body: Final[bytes]
+
+    def __init__(self, method: str, uri: str, headers: Headers, body: bytes = b"") -> None:
+        super().__init__(headers)
+        self.method = method
+        self.uri = uri
+        self.body = body
 
     @property
     def start_line(self) -> str:
@@ -149,12 +159,17 @@ class Request(_Message):
         return self.serialize()
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class Response(_Message):
-    status: int
-    reason: str
-    headers: Headers
-    body: bytes = b""
+    status: Final[int]
+    reason: Final[str]
+    body: Final[bytes]
+
+    def __init__(self, status: int, reason: str, headers: Headers, body: bytes = b"") -> None:
+        super().__init__(headers)
+        self.status = status
+        self.reason = reason
+        self.body = body
 
     @property
     def start_line(self) -> str:
@@ -165,6 +180,11 @@ class Response(_Message):
 
     def __bytes__(self) -> bytes:
         return self.serialize()
+
+
+# Every message parsed or sent is one of these: native classes (built in C when compiled,
+# `core/plain.py` says why), as read-only as frozen dataclasses.
+freeze_interpreted(_Message, Request, Response)
 
 
 def make_response(

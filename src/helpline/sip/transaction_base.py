@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import ClassVar, Final, TypeAlias
 
+from helpline.core.plain import freeze_interpreted
 from helpline.sip.message import Request, Response
 
 
@@ -68,38 +69,53 @@ class TerminationReason(StrEnum):
 # -- events in -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class Start:
     """Begin: a client sends its request, a server hands its request to the TU."""
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class ResponseReceived:
-    response: Response
+    response: Final[Response]
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class RequestReceived:
     """A request matched to an existing server transaction: a retransmission or the ACK."""
 
-    request: Request
+    request: Final[Request]
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class SendResponse:
     """The TU answers through a server transaction."""
 
-    response: Response
+    response: Final[Response]
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class TimerFired:
-    timer: Timer
+    timer: Final[Timer]
+
+    def __init__(self, timer: Timer) -> None:
+        self.timer = timer
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class TransportFailed:
-    detail: str = ""
+    detail: Final[str]
+
+    def __init__(self, detail: str = "") -> None:
+        self.detail = detail
 
 
 Event: TypeAlias = (
@@ -109,33 +125,56 @@ Event: TypeAlias = (
 # -- commands out ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class SendMessage:
-    message: Request | Response
+    message: Final[Request | Response]
+
+    def __init__(self, message: Request | Response) -> None:
+        self.message = message
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class StartTimer:
-    timer: Timer
-    delay: float  # seconds from now
+    timer: Final[Timer]
+    delay: Final[float]  # seconds from now
+
+    def __init__(self, timer: Timer, delay: float) -> None:
+        self.timer = timer
+        self.delay = delay
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class CancelTimer:
-    timer: Timer
+    timer: Final[Timer]
+
+    def __init__(self, timer: Timer) -> None:
+        self.timer = timer
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class DeliverToTU:
-    message: Request | Response
+    message: Final[Request | Response]
+
+    def __init__(self, message: Request | Response) -> None:
+        self.message = message
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class Terminated:
-    reason: TerminationReason = TerminationReason.NORMAL
+    reason: Final[TerminationReason]
+
+    def __init__(self, reason: TerminationReason = TerminationReason.NORMAL) -> None:
+        self.reason = reason
 
 
 Command: TypeAlias = SendMessage | StartTimer | CancelTimer | DeliverToTU | Terminated
+
+# Every step of every transaction makes these: native classes (built in C when compiled,
+# `core/plain.py` says why), as read-only as the frozen dataclasses they were.
+freeze_interpreted(
+    Start, ResponseReceived, RequestReceived, SendResponse, TimerFired, TransportFailed,
+    SendMessage, StartTimer, CancelTimer, DeliverToTU, Terminated,
+)  # fmt: skip
 
 
 class Input(StrEnum):

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 from urllib.parse import unquote_to_bytes
 
+from helpline.core.plain import freeze_interpreted
 from helpline.sip.errors import SipParseError
 
 _ALPHANUM: Final = string.ascii_letters + string.digits
@@ -81,17 +82,35 @@ def uri_scheme(text: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class SipUri:
     """A parsed sip: or sips: URI; host and parameter names are lower-cased (19.1.4)."""
 
-    scheme: str
-    user: str | None
-    password: str | None
-    host: str
-    port: int | None = None
-    params: dict[str, str | None] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
+    scheme: Final[str]
+    user: Final[str | None]
+    password: Final[str | None]
+    host: Final[str]
+    port: Final[int | None]
+    params: Final[dict[str, str | None]]
+    headers: Final[dict[str, str]]
+
+    def __init__(  # noqa: PLR0917 (the URI's parts in the order it is written)
+        self,
+        scheme: str,
+        user: str | None,
+        password: str | None,
+        host: str,
+        port: int | None = None,
+        params: dict[str, str | None] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.scheme = scheme
+        self.user = user
+        self.password = password
+        self.host = host
+        self.port = port
+        self.params = {} if params is None else params
+        self.headers = {} if headers is None else headers
 
     @property
     def transport(self) -> str | None:
@@ -153,6 +172,11 @@ class SipUri:
                 for name, value in self.headers.items()
             )
         return text
+
+
+# Parsed from every message's request URI, From, To and Contact: a native class (built in C
+# when compiled, `core/plain.py` says why), as read-only as a frozen dataclass.
+freeze_interpreted(SipUri)
 
 
 def parse_host(text: str) -> tuple[str, int | None]:
