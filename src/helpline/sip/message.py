@@ -322,7 +322,7 @@ _REQUIRED_KEYS: Final = tuple((name, name.lower()) for name in _REQUIRED)
 _SINGLE_KEYS: Final = tuple((name, name.lower()) for name in _SINGLE_VALUED)
 
 
-def _check_fields(index: Mapping[str, list[str]], method: str | None) -> None:
+def _check_fields(index: Mapping[str, tuple[str, ...]], method: str | None) -> None:
     """The checks of the module docstring, on the header index (lookup key -> the lines'
     values): every message pays for them, so no accessor is used twice."""
     for name, key in _REQUIRED_KEYS:
@@ -347,10 +347,10 @@ def _check_fields(index: Mapping[str, list[str]], method: str | None) -> None:
         lines = index.get(key)
         if lines is None:
             continue
-        values = [part for line in lines for part in split_list(line)]
-        if key == "contact" and values == ["*"]:
+        parts = [part for line in lines for part in split_list(line)]
+        if key == "contact" and parts == ["*"]:
             continue
-        for value in values:
+        for value in parts:
             parse_name_addr(value, name)
     max_forwards = index.get("max-forwards")
     if max_forwards is not None:
@@ -359,7 +359,7 @@ def _check_fields(index: Mapping[str, list[str]], method: str | None) -> None:
             raise SipParseError(f"bad Max-Forwards {max_forwards[0]!r}")
 
 
-def _body(index: Mapping[str, list[str]], rest: bytes, stream: bool) -> bytes:
+def _body(index: Mapping[str, tuple[str, ...]], rest: bytes, stream: bool) -> bytes:
     lengths = index.get("content-length")
     if lengths is None:
         if stream:
