@@ -258,12 +258,15 @@ class TransactionMachine:
             if event.timer not in self._running:
                 return []  # cancelled before it fired, or not ours
             self._running.discard(event.timer)
-        self._out = []
+        self._out.clear()  # empty, unless a step before raised
         self._step(classify(event), event)
         while self._immediate:  # zero-length timers (D, I, J, K on reliable transports)
             fired = TimerFired(self._immediate.pop(0))
             self._step(classify(fired), fired)
-        return self._out
+        # handed over, not kept: a transaction lives on 32 s after its last step (Timers J
+        # and L), and its last commands (the response, the timers) need not live with it
+        out, self._out = self._out, []
+        return out
 
     def _step(self, kind: Input, event: Event) -> None:
         transition = self.table.get((self.state, kind))
