@@ -60,6 +60,8 @@ class AgentSide:
         return f"<sip:helpline@{self.host}:{port}{suffix}>"
 
     def _offer(self, call: SipCall, agent_id: str) -> None:
+        if call.ended:
+            return  # an offer that crossed the hang-up: nothing to ring for
         now = self.stack.clock()
         bindings = self.registrar.bindings(account_username(call.tenant_id, agent_id), now)
         if not bindings:

@@ -319,6 +319,11 @@ class B2BUA(AgentSide, CallerAudio, InDialogRequests):
         self._forgetting.add(handle)
         call.forget = handle
         self._close_media(call)
+        # Its sockets' objects, buffers and endpoints go now, not with the call 32 s later:
+        # at 400 calls/s they were 13,000 calls' worth of objects every full collection
+        # walked. An ended call has nothing to play or bridge, which a None media means to
+        # every user of it (an offer or answer waiting for media is moot once ended).
+        call.media = None
         self.calls.pop((call.tenant_id, call.call_id), None)
 
     def _bye_caller(self, call: SipCall) -> None:
