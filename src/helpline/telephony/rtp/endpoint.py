@@ -351,3 +351,13 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self._leave_clock()
         if self.transport is not None:
             self.transport.close()
+        self.release()
+
+    def release(self) -> None:
+        """Forget the transport and the callbacks, once the socket is closed (by `close`, or
+        by its owner when it is shared: `sip/media.py`). A transport and its protocol hold
+        each other, and so do an endpoint and whoever its callbacks are methods of: cycles
+        that wait for the garbage collector, whose pauses grow with what waits (at 400 SIP
+        calls/s, every call's media; bench/README.md, `bench_sip.py`)."""
+        self.transport = None
+        self.on_digit = self.on_audio = self.on_sequenced = None

@@ -69,7 +69,7 @@ class _LegSocket(asyncio.DatagramProtocol):
         self.expect_host = expect_host
         self.latched = False
         self.refused: Address | None = None  # the phone this leg was re-targeted away from
-        self.other: _LegSocket = self  # set by RtpRelay
+        self.other: _LegSocket | None = None  # the relay's other leg (RtpRelay)
         self.transport: asyncio.DatagramTransport | None = None
         self.local_port = 0  # known once bound (`RtpRelay.open`)
         self.packets_in = self.bytes_in = self.packets_out = self.bytes_out = self.dropped = 0
@@ -85,7 +85,7 @@ class _LegSocket(asyncio.DatagramProtocol):
         self.packets_in += 1
         self.bytes_in += len(data)
         other = self.other
-        if other.peer is None or other.transport is None:
+        if other is None or other.peer is None or other.transport is None:
             self.dropped += 1
             return
         other.transport.sendto(data, other.peer)
@@ -228,6 +228,11 @@ class RtpRelay:
         return self._legs[leg].transport
 
     def close(self) -> None:
+        # The references go too: a transport holds its protocol and each leg the other, and
+        # such cycles wait for the garbage collector, whose pauses grow with what waits
+        # (a call's media were a quarter of a 400-calls/s server's cyclic garbage).
         for leg in self._legs.values():
             if leg.transport is not None:
                 leg.transport.close()
+                leg.transport = None
+            leg.other = None

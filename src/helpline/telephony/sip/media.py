@@ -250,6 +250,9 @@ class CallMedia:
             if endpoint is not None:
                 self._stop_endpoint(endpoint)
         self.relay.close()  # the relay's sockets are the endpoints' too
+        for endpoint in (self.caller, self.agent):
+            if endpoint is not None:
+                endpoint.release()  # no cycles left for the garbage collector (its docstring)
         if not self.ready.done():
             self.ready.cancel()
         if self.recorder is not None:
