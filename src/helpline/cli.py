@@ -39,11 +39,6 @@ from helpline.telephony.sip import set_password
 
 DEMO_TENANT = "demo"
 SWITCH_INTERVAL_S = 0.0005  # see `_serve`
-# Collect the youngest objects every 50,000 allocations, not 700: a SIP message or an event
-# lives for a few hundred allocations, so most die unscanned and fewer reach the older
-# generations, whose collections pause the loop (bench/bench_sip.py: 4,923 retransmissions
-# at 200 calls/s with the defaults, 963 with these)
-GC_THRESHOLDS = (50_000, 20, 20)
 
 
 def freeze_startup_heap() -> None:
@@ -128,6 +123,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.media_workers is None and "HELPLINE_MEDIA_WORKERS" not in os.environ:
         # browser calls' media on every core (issue 6); the library's default stays 0
         settings = settings.model_copy(update={"media_workers": default_media_workers()})
+    if "HELPLINE_GC_PACING" not in os.environ:  # a server's collection (runtime/gc_pacing.py)
+        settings = settings.model_copy(update={"gc_pacing": True})
     console = Console()
     if args.demo:
         demo = asyncio.run(seed_demo(settings))
@@ -161,8 +158,7 @@ Try it (the agent alice answers on a sandbox device; a caller presses 1, then 1 
     # wakes for a datagram it can wait 5 ms for the lock while that thread works: at 150
     # SIP calls/s that delay made thousands of retransmissions (bench/bench_sip.py).
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    gc.set_threshold(*GC_THRESHOLDS)
-    app = create_app(settings)
+    app = create_app(settings)  # its garbage collection runs on a clock (`gc_pacing`)
     freeze_startup_heap()
     uvicorn.run(
         app,

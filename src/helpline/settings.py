@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     # processes running browser calls' media (aiortc, prompts, bridge, recording, DTMF);
     # 0: in the server process (telephony/webrtc/worker_adapter.py, bench/README.md)
     media_workers: int = Field(default=0, ge=0, le=256)
+    # garbage collection on a clock, not on allocation counts (runtime/gc_pacing.py): short
+    # pauses for a long-running server; `helpline serve` turns it on
+    gc_pacing: bool = False
     # the longest voicemail message a caller may leave; then the call is ended
     voicemail_max_s: float = Field(default=120.0, gt=0, le=3600)
 

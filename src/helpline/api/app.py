@@ -7,6 +7,8 @@ deliverer; on stop it stops them in the reverse order.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +21,7 @@ from helpline.api.compat import ROUTERS as COMPAT_ROUTERS
 from helpline.api.compat import stringee
 from helpline.api.state import AppState
 from helpline.bus import LocalBus
+from helpline.runtime.gc_pacing import CollectionPacer, pace_collections
 from helpline.runtime.hangup import send_hangup_url
 from helpline.runtime.hub import Hub
 from helpline.runtime.wire import record_dict
@@ -104,13 +107,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hub.start_tenant(tenant.id, dict(found.document) if found else None)
         await stringee.attach_all(store, hub)  # project ids and event URLs (seed 000)
         deliverer.start()
+        pacing: asyncio.Task[None] | None = None
         try:
             if isinstance(phone, WorkerTelephony):  # in the try: a failure closes the workers
                 await phone.start()
             if sip is not None:
                 await _start_sip(sip, settings)  # in the try: a failure stops what started
+            if settings.gc_pacing:
+                loop = asyncio.get_running_loop()
+                pacing = loop.create_task(pace_collections(CollectionPacer(loop.time())))
             yield
         finally:
+            if pacing is not None:
+                pacing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pacing
             if sip is not None:
                 await sip.stop()
             await phone.close()  # before the hub: a recording cut short still reaches its record
