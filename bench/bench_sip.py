@@ -51,6 +51,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -96,19 +97,33 @@ async def seed(database_url: str, accounts: Path, agents: int) -> None:
         set_password(accounts, TENANT, f"a{i}", "helpline", PASSWORD)
 
 
-async def count_records(store: Store) -> tuple[int, int]:
-    """(records, records of calls an agent answered)."""
-    total = await store.records.count_records(TENANT)
-    answered, cursor = 0, None
+@dataclass
+class Tally:
+    total: int = 0  # records
+    answered: int = 0  # records of calls an agent answered
+    misses: dict[str, str] = field(default_factory=dict)  # call id -> what became of it
+
+
+async def count_records(store: Store) -> Tally:
+    tally = Tally(total=await store.records.count_records(TENANT))
+    cursor = None
     while True:
         page = await store.records.list_records(TENANT, cursor=cursor, limit=1000)
-        answered += sum(1 for row in page.items if row.result == "answered" and row.agent_id)
+        for row in page.items:
+            if row.result == "answered" and row.agent_id:
+                tally.answered += 1
+            else:
+                offered = ", ".join(a for d in row.decisions for a in d.get("chosen", ()))
+                tally.misses[row.call_id] = (
+                    f"{row.call_id} {row.result} ({row.end_reason}) after"
+                    f" {row.ended_at - row.created_at:.3f} s, offered to {offered or 'no one'}"
+                )
         cursor = page.next_cursor
         if cursor is None:
-            return total, answered
+            return tally
 
 
-async def drain(database_url: str, expected: int, patience_s: float = 20.0) -> tuple[int, int]:
+async def drain(database_url: str, expected: int, patience_s: float = 20.0) -> Tally:
     """Wait for the records of every call so far (the runtime writes them behind the calls);
     give up once the count has not moved for `patience_s`. One connection, a read a second:
     the server's own writes must not wait on ours."""
@@ -116,13 +131,13 @@ async def drain(database_url: str, expected: int, patience_s: float = 20.0) -> t
     try:
         last, since = -1, time.monotonic()
         while True:
-            total, answered = await count_records(store)
-            if total >= expected:
-                return total, answered
-            if total != last:
-                last, since = total, time.monotonic()
+            tally = await count_records(store)
+            if tally.total >= expected:
+                return tally
+            if tally.total != last:
+                last, since = tally.total, time.monotonic()
             elif time.monotonic() - since > patience_s:
-                return total, answered
+                return tally
             await asyncio.sleep(1.0)
     finally:
         await store.close()
@@ -234,6 +249,7 @@ def run_helpline(work: Path, args: argparse.Namespace) -> float:
                 register(sip_port, f"{TENANT}_a{i}", phone_port)
             time.sleep(0.5)
             offered = recorded = answered_before = 0
+            missed: set[str] = set()  # calls no agent answered, already shown
 
             def step(rate: float) -> Step:
                 nonlocal offered, recorded, answered_before
@@ -246,9 +262,11 @@ def run_helpline(work: Path, args: argparse.Namespace) -> float:
                 # a call sipp saw fail may have no record: one refused with 503 never started
                 offered += result.calls - result.failed
                 drain_started, drain_cpu = time.monotonic(), cpu_seconds(server.pid)
-                total, answered = asyncio.run(drain(database_url, offered))
-                recorded = total
-                result.answered, answered_before = answered - answered_before, answered
+                tally = asyncio.run(drain(database_url, offered))
+                recorded = tally.total
+                result.answered, answered_before = tally.answered - answered_before, tally.answered
+                result.misses = [text for key, text in tally.misses.items() if key not in missed]
+                missed.update(tally.misses)
                 result.drain_s = time.monotonic() - drain_started
                 result.drain_cpu_s = cpu_seconds(server.pid) - drain_cpu
                 return result

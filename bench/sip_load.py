@@ -11,7 +11,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -82,6 +82,7 @@ class Step:
     answered: int | None = None  # Helpline only: records of the step's calls an agent answered
     drain_s: float | None = None  # Helpline only: how long those records took to be written
     drain_cpu_s: float = 0.0  # Helpline only: the server's CPU time while they were written
+    misses: list[str] = field(default_factory=list)  # Helpline only: calls no agent answered
 
     @property
     def cpu_ms_per_call(self) -> float:
@@ -182,6 +183,8 @@ def ramp(
                 f" {answered:>9} {drain:>8}",
                 flush=True,
             )
+            for miss in step.misses[:3]:  # why a step failed, when no agent answered a call
+                print(f"{'':12} not answered: {miss}")
             if not step.passed:
                 return best, steps
         best = rate
