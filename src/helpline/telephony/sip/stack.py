@@ -5,8 +5,11 @@ answer at all), then: a malformed request is answered with the status its `SipPa
 carries when a Via can be read to answer to (RFC 3261 8.2.6.2, 18.2.2), and is dropped
 otherwise, as is a malformed response (18.1.2); a request gets `received`/`rport` (18.2.1,
 RFC 3581) and goes to the transaction layer, which passes new requests and unmatched ACKs
-and responses to the TU (`UserAgent`). Transaction timers are `loop.call_later` handles keyed
-by (transaction, timer); UDP retransmissions are the transactions' own `SendMessage`s.
+and responses to the TU (`UserAgent`). Transaction timers are keyed by (transaction, timer):
+the retransmission timers (A, E, G) and any shorter than a second are `loop.call_later`
+handles, the rest (timeouts and the waits for retransmissions, most of them cancelled or
+firing only to forget) entries of a `TimerWheel`, up to 100 ms late; UDP retransmissions
+are the transactions' own `SendMessage`s.
 """
 
 from __future__ import annotations
@@ -37,10 +40,14 @@ from helpline.sip.transaction_base import (
 from helpline.sip.transaction_layer import Transaction, TransactionLayer
 from helpline.sip.via_rules import response_destination, stamp_received
 from helpline.telephony.sip.stream_limits import StreamPolicy
+from helpline.telephony.sip.timer_wheel import TimerWheel
 from helpline.telephony.sip.transport import Source, Transports
 
 log = logging.getLogger("helpline.sip")
 REASON_DETAIL_MAX = 80
+# On the loop's own timers: what sends on time (RFC 3261 17.1.1.2, 17.1.2.2, 17.2.1)
+_RETRANSMISSION_TIMERS = frozenset({Timer.A, Timer.E, Timer.G})
+_WHEEL_FROM_S = 1.0  # shorter ones too: a slot's lateness would matter to them (tests' T1s)
 _EXPIRES_PARAM = re.compile(r";\s*expires\s*=\s*(\d{1,10})", re.IGNORECASE)
 
 
@@ -88,10 +95,12 @@ class SipStack:
     ) -> None:
         self.limits = limits
         self.clock = clock
-        self.layer = layer or TransactionLayer()
+        self.layer = layer if layer is not None else TransactionLayer()  # an empty one is falsy
         self.transports = Transports(self.receive, stream_policy)
         self.user_agent: UserAgent | None = None
         self._timers: dict[tuple[int, Timer], asyncio.TimerHandle] = {}
+        self._wheel: TimerWheel[tuple[int, Timer], Transaction] = TimerWheel()
+        self._slot_handles: dict[int, asyncio.TimerHandle] = {}
         self._sources: dict[int, Source] = {}  # transaction -> where its requests go/came from
         self.dropped = 0
         self.malformed = 0
@@ -191,17 +200,9 @@ class SipStack:
             if isinstance(command, SendMessage):
                 self._send(transaction, command.message)
             elif isinstance(command, StartTimer) and transaction is not None:
-                key = (id(transaction), command.timer)
-                old = self._timers.pop(key, None)
-                if old is not None:
-                    old.cancel()
-                self._timers[key] = asyncio.get_running_loop().call_later(
-                    command.delay, self._fire, transaction, command.timer
-                )
+                self._start_timer(transaction, command.timer, command.delay)
             elif isinstance(command, CancelTimer) and transaction is not None:
-                handle = self._timers.pop((id(transaction), command.timer), None)
-                if handle is not None:
-                    handle.cancel()
+                self._cancel_timer((id(transaction), command.timer))
             elif isinstance(command, DeliverToTU):
                 self._deliver(transaction, command.message)
             elif isinstance(command, Terminated) and transaction is not None:
@@ -216,11 +217,28 @@ class SipStack:
         else:
             self.user_agent.on_response(transaction, message)
 
+    def _start_timer(self, transaction: Transaction, timer: Timer, delay: float) -> None:
+        key = (id(transaction), timer)
+        self._cancel_timer(key)
+        loop = asyncio.get_running_loop()
+        if timer in _RETRANSMISSION_TIMERS or delay < _WHEEL_FROM_S:
+            self._timers[key] = loop.call_later(delay, self._fire, transaction, timer)
+            return
+        slot = self._wheel.add(key, transaction, loop.time() + delay)
+        if slot is not None and slot not in self._slot_handles:
+            due = self._wheel.slot_time(slot)
+            self._slot_handles[slot] = loop.call_at(due, self._fire_slot, slot)
+
+    def _cancel_timer(self, key: tuple[int, Timer]) -> None:
+        handle = self._timers.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+        else:
+            self._wheel.cancel(key)  # a slot left empty keeps its loop timer: it finds nothing
+
     def _terminated(self, transaction: Transaction, reason: TerminationReason) -> None:
         for timer in list(Timer):
-            handle = self._timers.pop((id(transaction), timer), None)
-            if handle is not None:
-                handle.cancel()
+            self._cancel_timer((id(transaction), timer))
         self._sources.pop(id(transaction), None)
         if reason is not TerminationReason.NORMAL and self.user_agent is not None:
             self.user_agent.on_failure(transaction, reason)
@@ -233,9 +251,17 @@ class SipStack:
         except Exception:
             log.exception("SIP: reporting a transport failure failed")
 
+    def _fire_slot(self, slot: int) -> None:
+        self._slot_handles.pop(slot, None)
+        for (_, timer), transaction in self._wheel.pop_slot(slot).items():
+            self._timer_fired(transaction, timer)
+
     def _fire(self, transaction: Transaction, timer: Timer) -> None:
         if self._timers.pop((id(transaction), timer), None) is None:
             return
+        self._timer_fired(transaction, timer)
+
+    def _timer_fired(self, transaction: Transaction, timer: Timer) -> None:
         try:
             self._run(transaction, self.layer.timer_fired(transaction, timer))
         except Exception:
@@ -243,9 +269,11 @@ class SipStack:
 
     async def close(self) -> None:
         """Stop the transactions' timers and close the sockets."""
-        for handle in self._timers.values():
+        for handle in (*self._timers.values(), *self._slot_handles.values()):
             handle.cancel()
         self._timers.clear()
+        self._slot_handles.clear()
+        self._wheel.clear()
         await self.transports.stop()
 
     def source_of(self, transaction: Transaction) -> Source | None:
@@ -253,4 +281,4 @@ class SipStack:
 
     @property
     def pending_timers(self) -> int:
-        return len(self._timers)
+        return len(self._timers) + len(self._wheel)
