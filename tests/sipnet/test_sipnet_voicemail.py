@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import random
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 import numpy as np
 import numpy.typing as npt
+import pytest
 from sipnet_rtp import FRAME, MEDIA_CENTER, RATE, RtpCaller, tone
 from sipnet_support import TENANT, SipServer, poll, reply, sip_server
 
@@ -80,9 +82,9 @@ async def client(server: SipServer) -> httpx.AsyncClient:
     )
 
 
-async def reach_the_beep(server: SipServer, caller: RtpCaller) -> str:
-    """Call the mailbox line, press 9 in its IVR, wait until the beep has played out; the
-    call's id."""
+async def reach_the_mailbox(server: SipServer, caller: RtpCaller) -> tuple[str, float]:
+    """Call the mailbox line and press 9 in its IVR; the call's id, once it is at the
+    mailbox, and when the key was pressed."""
     await caller.call()
     [call] = server.sip.b2bua.calls.values()
     runtime = server.app.state.helpline.hub.runtime(TENANT)
@@ -95,8 +97,14 @@ async def reach_the_beep(server: SipServer, caller: RtpCaller) -> str:
     since = time.monotonic()
     press(caller, "9")
     await poll(lambda: in_state(CallState.VOICEMAIL), "the call at the mailbox")
+    return call.call_id, since
+
+
+async def reach_the_beep(server: SipServer, caller: RtpCaller) -> str:
+    """Reach the mailbox and wait until the beep has played out; the call's id."""
+    call_id, since = await reach_the_mailbox(server, caller)
     await poll(lambda: beep_heard(caller.audio(since)), "the beep", timeout=20)
-    return call.call_id
+    return call_id
 
 
 async def the_message(
@@ -153,6 +161,33 @@ async def test_a_trunk_caller_leaves_a_message_after_the_beep(tmp_path: Path) ->
     assert (record["result"], record["disconnected_by"]) == ("voicemail", "customer")
     assert rate == 16000
     assert_the_spoken_tone(samples, rate, SPOKEN_S, MAX_S)  # what the caller sent
+
+
+async def test_a_caller_who_hangs_up_during_the_mailbox_greeting_ends_cleanly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the hang-up resolves the greeting's playback and drops the call's media while the
+    # task that plays it waits: it must end there, not fail on the media that are gone
+    settings = {"media_dir": str(tmp_path / "media"), "voicemail_max_s": MAX_S}
+    async with sip_server(tmp_path, VOICEMAIL_CENTER, **settings) as server:
+        caller = await RtpCaller.open(server.port, MAILBOX_LINE)
+        try:
+            call_id, _ = await reach_the_mailbox(server, caller)
+            await caller.hang_up()
+        finally:
+            caller.close()
+        async with await client(server) as http:
+
+            async def recorded() -> bool:
+                return (await http.get(f"/v1/call-records/{call_id}")).status_code == 200
+
+            await poll(recorded, "the call's record")
+            await asyncio.sleep(0.3)  # the greeting's task wakes up after the hang-up
+            record = (await http.get(f"/v1/call-records/{call_id}")).json()
+    assert record["disconnected_by"] == "customer"
+    assert record["voicemail_url"] is None  # nothing was recorded before the beep
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert failures == [], [r.getMessage() for r in failures]
 
 
 async def test_a_trunk_caller_who_never_hangs_up_is_cut_at_the_maximum_length(

@@ -178,8 +178,11 @@ class CallerAudio:
         if not await self._media_ready(call, serial) or call.media is None:
             return
         await call.media.play(beep_after(samples))  # resolved early by stop_playback
+        # a hang-up during the greeting resolves it too, and drops the call's media
+        if call.ended or call.audio_serial != serial or call.media is None:
+            return
         endpoint = call.media.caller
-        if call.ended or call.audio_serial != serial or endpoint is None:
+        if endpoint is None:
             return
         tenant_id, call_id = call.tenant_id, call.call_id
 

@@ -382,7 +382,13 @@ class B2BUA(AgentSide, CallerAudio, InDialogRequests):
     def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Future[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # said now, with the call's traceback: not when the task is collected, if ever
+            log.error("SIP: a call's task failed", exc_info=error)
 
     def close(self) -> None:
         for call in list(self.calls.values()):
