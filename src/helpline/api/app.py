@@ -8,7 +8,6 @@ deliverer; on stop it stops them in the reverse order.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -119,9 +118,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             if pacing is not None:
-                pacing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pacing
+                pacing.cancel()  # and whatever it ended with must not stop the rest stopping
+                await asyncio.gather(pacing, return_exceptions=True)
             if sip is not None:
                 await sip.stop()
             await phone.close()  # before the hub: a recording cut short still reaches its record
